@@ -1,0 +1,82 @@
+// swift-tools-version:6.0
+// Hydra: an NRI plugin that attaches extra network interfaces to Kubernetes
+// pods. See README.md for the layout and docs/ for the guides.
+
+import PackageDescription
+
+/// System C libraries from Debian's -dev packages, each behind a module map.
+let systemLibraries: [Target] = [
+    .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
+                   providers: [.apt(["libprotobuf-c-dev"])]),
+    .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
+                   providers: [.apt(["libnl-route-3-dev"])]),
+    .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
+                   providers: [.apt(["libcurl4-openssl-dev"])]),
+    .systemLibrary(name: "CJansson", pkgConfig: "jansson",
+                   providers: [.apt(["libjansson-dev"])]),
+]
+
+let package = Package(
+    name: "Hydra",
+    products: [
+        .executable(name: "hydra", targets: ["Host"]),
+        .executable(name: "hydra-nri-sim", targets: ["NRISim"]),
+        // Backends: one shared object each, loaded by the host with dlopen.
+        // The file name convention is lib<product>.so.
+        .library(name: "hydra-backend-bridge", type: .dynamic, targets: ["BridgeBackend"]),
+        .library(name: "hydra-backend-macvlan", type: .dynamic, targets: ["MacvlanBackend"]),
+        .library(name: "hydra-backend-dummy", type: .dynamic, targets: ["DummyBackend"]),
+        .library(name: "hydra-backend-swifttest", type: .dynamic, targets: ["SwiftTestBackend"]),
+    ],
+    targets: systemLibraries + [
+        // MARK: C code
+
+        // The stable backend ABI: one header, no code.
+        .target(name: "BackendAPI"),
+        // libprotobuf-c code generated from proto/ by scripts/generate-proto.sh.
+        .target(name: "NRIProto", dependencies: ["CProtobufC"]),
+        // Linux calls that Glibc's module leaves out (setns, clone flags).
+        .target(name: "CLinux"),
+
+        // MARK: Libraries
+
+        .target(name: "HydraLog"),
+        .target(name: "NRIWire", dependencies: ["NRIProto", "CProtobufC", "HydraLog"]),
+        .target(name: "NRIPlugin", dependencies: ["NRIWire", "HydraLog"]),
+        .target(name: "CNI"),
+        .target(name: "CNIExec", dependencies: ["CNI", "HydraLog", "CLinux"]),
+        .target(name: "Netns", dependencies: ["CLinux"]),
+        .target(name: "Netlink", dependencies: ["CNetlink", "CLinux"]),
+        .target(name: "IPAM", dependencies: ["CNI", "CLinux"]),
+        .target(name: "BackendSDK", dependencies: ["BackendAPI", "CNI"]),
+        .target(name: "BackendHost", dependencies: ["BackendAPI", "CNI", "CNIExec", "HydraLog"]),
+
+        // MARK: Executables
+
+        .executableTarget(name: "Host", dependencies: [
+            "NRIPlugin", "NRIWire", "HydraLog", "BackendHost", "CNI", "CNIExec",
+        ]),
+        .executableTarget(name: "NRISim", dependencies: ["NRIWire", "HydraLog"]),
+
+        // MARK: Backends
+
+        .target(name: "BridgeBackend",
+                dependencies: ["BackendSDK", "CNI", "Netlink", "Netns", "IPAM"],
+                path: "Backends/bridge"),
+        .target(name: "MacvlanBackend",
+                dependencies: ["BackendSDK", "CNI", "Netlink", "Netns", "IPAM"],
+                path: "Backends/macvlan"),
+        .target(name: "DummyBackend", dependencies: ["BackendAPI", "CJansson"],
+                path: "Backends/dummy-c"),
+        // A Swift backend used only by the tests of the loader and of
+        // `hydra backend check`.
+        .target(name: "SwiftTestBackend", dependencies: ["BackendSDK", "CNI", "Netns"],
+                path: "Tests/Backends/swift-test"),
+
+        // MARK: Tests
+
+        .testTarget(name: "NRIWireTests", dependencies: ["NRIWire"]),
+        .testTarget(name: "NRIPluginTests", dependencies: ["NRIPlugin", "NRIWire"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+#include "hydra_backend.h"

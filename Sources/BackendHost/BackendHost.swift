@@ -1,0 +1,1 @@
+// BackendHost: placeholder, replaced by its owner.

@@ -1,0 +1,1 @@
+// BackendSDK: placeholder, replaced by its owner.

@@ -1,0 +1,1 @@
+// CNI: placeholder, replaced by its owner.

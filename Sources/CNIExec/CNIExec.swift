@@ -1,0 +1,1 @@
+// CNIExec: placeholder, replaced by its owner.

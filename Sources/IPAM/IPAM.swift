@@ -1,0 +1,1 @@
+// IPAM: placeholder, replaced by its owner.

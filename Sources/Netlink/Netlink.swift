@@ -1,0 +1,1 @@
+// Netlink: placeholder, replaced by its owner.

@@ -1,0 +1,1 @@
+// Netns: placeholder, replaced by its owner.

@@ -1,0 +1,1 @@
+// Swift Testing needs at least one test file per target.
