@@ -1,1 +1,0 @@
-// CNI: placeholder, replaced by its owner.
