@@ -1,0 +1,184 @@
+import CLinux
+import Foundation
+import Glibc
+
+/// A pool of dedicated OS threads that run closures inside network namespaces.
+///
+/// `setns(2)` changes the namespace of the calling thread only, so namespace
+/// work must never run on a Dispatch or Swift concurrency thread: a task can
+/// resume on another thread, and a pool thread left in a pod namespace would
+/// poison unrelated work. Each worker here enters the target namespace, runs
+/// one closure, and returns to the host namespace before taking the next job.
+/// A worker that cannot return is discarded and its thread exits.
+///
+/// Don't call `run` again from inside a closure that is already running on an
+/// executor thread: when all threads are busy, the inner call waits forever.
+public final class NamespaceExecutor: @unchecked Sendable {
+    /// The executor used by `NetworkNamespace.run`.
+    public static let shared = NamespaceExecutor(maxThreads: 8)
+
+    private let maxThreads: Int
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var queue: [Job] = []
+    private var threadCount = 0
+    private var idleCount = 0
+    /// The host namespace: the namespace of the process's main thread
+    /// (/proc/self/ns/net), which Hydra never moves. Workers return here.
+    private let hostNamespaceFD: Int32
+
+    /// Creates an executor that starts threads on demand, at most `maxThreads`.
+    public init(maxThreads: Int) {
+        self.maxThreads = max(1, maxThreads)
+        self.hostNamespaceFD = Glibc.open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)
+    }
+
+    /// Runs `body` in `namespace` on an executor thread and blocks the caller until it returns.
+    public func run<T>(in namespace: NetworkNamespace, _ body: () throws -> T) throws -> T {
+        try withoutActuallyEscaping(body) { escapableBody in
+            let box = ResultBox<T>()
+            let done = DispatchSemaphore(value: 0)
+            let job = Job(namespace: namespace, work: {
+                box.result = Result { try escapableBody() }
+            }, finish: { error in
+                if let error { box.result = .failure(error) }
+                done.signal()
+            })
+            try enqueue(job)
+            done.wait()
+            return try box.result!.get()
+        }
+    }
+
+    /// Runs `body` in `namespace` on an executor thread and resumes the caller when it returns.
+    public func run<T: Sendable>(
+        in namespace: NetworkNamespace, _ body: @escaping @Sendable () throws -> T
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+            let box = ResultBox<T>()
+            let job = Job(namespace: namespace, work: {
+                box.result = Result { try body() }
+            }, finish: { error in
+                if let error {
+                    continuation.resume(throwing: error)
+                } else {
+                    continuation.resume(with: box.result!)
+                }
+            })
+            do {
+                try enqueue(job)
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    private func enqueue(_ job: Job) throws(NetnsError) {
+        condition.lock()
+        queue.append(job)
+        let needsThread = idleCount == 0 && threadCount < maxThreads
+        if needsThread { threadCount += 1 }
+        condition.signal()
+        condition.unlock()
+
+        if needsThread {
+            do {
+                try startThread()
+            } catch {
+                condition.lock()
+                threadCount -= 1
+                let stranded = threadCount == 0
+                if stranded, let index = queue.firstIndex(where: { $0 === job }) {
+                    queue.remove(at: index)
+                }
+                condition.unlock()
+                // With other threads alive the job still runs, so only a job
+                // no thread will ever take fails.
+                if stranded { throw error }
+            }
+        }
+    }
+
+    private func startThread() throws(NetnsError) {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { argument in
+            let executor = Unmanaged<NamespaceExecutor>.fromOpaque(argument!).takeRetainedValue()
+            executor.workerLoop()
+            return nil
+        }, context)
+        if status != 0 {
+            Unmanaged<NamespaceExecutor>.fromOpaque(context).release()
+            throw .threadStartFailed(errno: status)
+        }
+        pthread_detach(thread)
+    }
+
+    private func nextJob() -> Job {
+        condition.lock()
+        idleCount += 1
+        while queue.isEmpty { condition.wait() }
+        idleCount -= 1
+        let job = queue.removeFirst()
+        condition.unlock()
+        return job
+    }
+
+    private func workerLoop() {
+        // A thread inherits the namespace of the thread that created it, which
+        // may itself be inside a pod namespace, so start from the host namespace.
+        if hydra_setns(hostNamespaceFD, hydra_clone_newnet()) != 0 {
+            exitWorker()
+            return
+        }
+
+        while true {
+            let job = nextJob()
+            if hydra_setns(job.namespace.fileDescriptor, hydra_clone_newnet()) != 0 {
+                job.finish(NetnsError.enterFailed(path: job.namespace.path, errno: errno))
+                continue
+            }
+
+            job.work()
+
+            if hydra_setns(hostNamespaceFD, hydra_clone_newnet()) != 0 {
+                // The thread is stuck in a foreign namespace: let it exit
+                // rather than run anything else there.
+                let code = errno
+                exitWorker()
+                job.finish(NetnsError.returnFailed(path: job.namespace.path, errno: code))
+                return
+            }
+            job.finish(nil)
+        }
+    }
+
+    private func exitWorker() {
+        condition.lock()
+        threadCount -= 1
+        let waiting = !queue.isEmpty && idleCount == 0
+        if waiting { threadCount += 1 }
+        condition.unlock()
+        if waiting { try? startThread() }
+    }
+}
+
+/// One closure queued for an executor thread.
+private final class Job: @unchecked Sendable {
+    let namespace: NetworkNamespace
+    /// Runs the caller's closure; called inside the namespace.
+    let work: () -> Void
+    /// Reports completion, with an error when entering or leaving the namespace failed.
+    let finish: (Error?) -> Void
+
+    init(namespace: NetworkNamespace, work: @escaping () -> Void, finish: @escaping (Error?) -> Void) {
+        self.namespace = namespace
+        self.work = work
+        self.finish = finish
+    }
+}
+
+/// The result slot a job writes on the executor thread and the caller reads after completion.
+private final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, Error>?
+}

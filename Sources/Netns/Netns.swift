@@ -1,1 +1,0 @@
-// Netns: placeholder, replaced by its owner.
