@@ -1,1 +1,0 @@
-// BackendSDK: placeholder, replaced by its owner.
