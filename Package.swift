@@ -50,6 +50,7 @@ let package = Package(
         .target(name: "IPAM", dependencies: ["CNI", "CLinux"]),
         .target(name: "BackendSDK", dependencies: ["BackendAPI", "CNI"]),
         .target(name: "BackendHost", dependencies: ["BackendAPI", "CNI", "CNIExec", "HydraLog"]),
+        .target(name: "Orchestrator", dependencies: ["NRIPlugin", "NRIWire", "CNI", "HydraLog"]),
 
         // MARK: Executables
 
@@ -77,6 +78,7 @@ let package = Package(
 
         .testTarget(name: "NRIWireTests", dependencies: ["NRIWire"]),
         .testTarget(name: "NRIPluginTests", dependencies: ["NRIPlugin", "NRIWire"]),
+        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "NRIWire", "CNI", "HydraLog"]),
     ],
     swiftLanguageModes: [.v6]
 )

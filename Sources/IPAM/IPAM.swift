@@ -1,1 +1,0 @@
-// IPAM: placeholder, replaced by its owner.
