@@ -21,6 +21,7 @@ let package = Package(
     products: [
         .executable(name: "hydra", targets: ["Host"]),
         .executable(name: "hydra-nri-sim", targets: ["NRISim"]),
+        .executable(name: "hydra-fake-apiserver", targets: ["FakeAPIServer"]),
         // Backends: one shared object each, loaded by the host with dlopen.
         // The file name convention is lib<product>.so.
         .library(name: "hydra-backend-bridge", type: .dynamic, targets: ["BridgeBackend"]),
@@ -50,6 +51,9 @@ let package = Package(
         .target(name: "IPAM", dependencies: ["CNI", "CLinux"]),
         .target(name: "BackendSDK", dependencies: ["BackendAPI", "CNI"]),
         .target(name: "BackendHost", dependencies: ["BackendAPI", "CNI", "CNIExec", "HydraLog"]),
+        .target(name: "Kubernetes", dependencies: ["CCurl", "HydraLog"]),
+        // In-memory Kubernetes API server for tests and the demo.
+        .target(name: "FakeAPIServerKit"),
         .target(name: "Orchestrator", dependencies: ["NRIPlugin", "NRIWire", "CNI", "HydraLog"]),
 
         // MARK: Executables
@@ -58,6 +62,7 @@ let package = Package(
             "NRIPlugin", "NRIWire", "HydraLog", "BackendHost", "CNI", "CNIExec",
         ]),
         .executableTarget(name: "NRISim", dependencies: ["NRIWire", "HydraLog"]),
+        .executableTarget(name: "FakeAPIServer", dependencies: ["FakeAPIServerKit"]),
 
         // MARK: Backends
 
@@ -76,9 +81,12 @@ let package = Package(
 
         // MARK: Tests
 
-        .testTarget(name: "NRIWireTests", dependencies: ["NRIWire"]),
+        .testTarget(name: "NRIWireTests", dependencies: ["NRIWire"], exclude: ["Fixtures"]),
         .testTarget(name: "NRIPluginTests", dependencies: ["NRIPlugin", "NRIWire"]),
+        .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "FakeAPIServerKit", "HydraLog"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "NRIWire", "CNI", "HydraLog"]),
+        .testTarget(name: "NetnsTests", dependencies: ["Netns", "CLinux"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Netns"]),
     ],
     swiftLanguageModes: [.v6]
 )

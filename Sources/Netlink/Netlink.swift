@@ -1,1 +1,0 @@
-// Netlink: placeholder, replaced by its owner.
