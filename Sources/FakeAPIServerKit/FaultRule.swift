@@ -1,0 +1,51 @@
+/// What a fault rule does to a matching request.
+public enum FaultAction: Codable, Sendable, Equatable {
+    /// Wait this many seconds, then serve the request normally.
+    case delay(seconds: Double)
+    /// Answer with this HTTP status and a Status body (500, 503, 429, 409, ...).
+    case status(code: Int)
+    /// Close the connection without an answer.
+    case close
+}
+
+/// A fault injected into the fake API server. A request matches when its
+/// method and path prefix match (nil matches anything); the rule applies to
+/// the next `count` matching requests, or to all of them when `count` is nil.
+public struct FaultRule: Codable, Sendable, Equatable {
+    public var method: String?
+    public var pathPrefix: String?
+    public var action: FaultAction
+    public var count: Int?
+
+    public init(method: String? = nil, pathPrefix: String? = nil, action: FaultAction, count: Int? = nil) {
+        self.method = method
+        self.pathPrefix = pathPrefix
+        self.action = action
+        self.count = count
+    }
+
+    func matches(method: String, path: String) -> Bool {
+        if let expected = self.method, expected.uppercased() != method.uppercased() {
+            return false
+        }
+        if let pathPrefix, !path.hasPrefix(pathPrefix) {
+            return false
+        }
+        return true
+    }
+}
+
+/// A request the fake API server received, as `GET /debug/requests` lists it.
+public struct RecordedRequest: Codable, Sendable, Equatable {
+    public var method: String
+    public var path: String
+    public var query: String
+    public var contentType: String?
+    /// The `Authorization` header as received; this is a test server, so it
+    /// keeps the token to let tests check which one the client sent.
+    public var authorization: String?
+    /// The body parsed as JSON, or nil when empty or not JSON.
+    public var body: JSONValue?
+    /// HTTP status the server answered with, 0 when it closed the connection.
+    public var status: Int
+}
