@@ -1,0 +1,214 @@
+import Foundation
+
+/// The host-local on-disk store, byte-compatible with the reference plugin
+/// (containernetworking/plugins 1.1.1, backend/disk):
+/// - `<dir>/<ip>`: one file per reserved address, mode 0644, containing the
+///   container ID, "\r\n" and the interface name, with no trailing newline;
+///   files written by plugins before 0.7 contain only the container ID;
+/// - `<dir>/last_reserved_ip.<range set index>`: the last address reserved
+///   from that range set, without a trailing newline;
+/// - `<dir>/lock`: an empty file that every reader and writer holds an
+///   exclusive `flock` on for the whole read-modify-write.
+///
+/// `flock` locks belong to an open file description, so each `withLock` call
+/// opens the lock file itself: two threads of one process exclude each other
+/// exactly as two processes do.
+struct HostLocalStore: Sendable {
+    let directory: String
+
+    static let lineBreak = "\r\n"
+    static let lastReservedPrefix = "last_reserved_ip."
+
+    /// Creates the network directory (mode 0755, like `os.MkdirAll`) if missing.
+    init(directory: String) throws {
+        self.directory = directory
+        try Self.makeDirectories(directory)
+    }
+
+    // MARK: Locking
+
+    /// Runs `body` while holding an exclusive `flock(2)` on `<dir>/lock`,
+    /// created with mode 0750 as go-filemutex creates it.
+    @discardableResult
+    func withLock<T>(_ body: () throws -> T) throws -> T {
+        let path = directory + "/lock"
+        let descriptor = open(path, O_CREAT | O_RDONLY | O_CLOEXEC, 0o750)
+        guard descriptor >= 0 else {
+            throw CNIErrorFactory.ioFailure("failed to open lock file \"\(path)\"", errno: errno)
+        }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            throw CNIErrorFactory.ioFailure("failed to lock \"\(path)\"", errno: code)
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
+    }
+
+    // MARK: Reservations (call with the lock held)
+
+    /// Creates the file for `address` with O_EXCL. Returns false when the
+    /// address is already reserved. On success records `address` as the last
+    /// reserved one of range set `rangeSetIndex`.
+    func reserve(containerID: String, ifName: String, address: IPAddress, rangeSetIndex: Int) throws -> Bool {
+        let path = directory + "/" + address.description
+        let descriptor = open(path, O_RDWR | O_EXCL | O_CREAT | O_CLOEXEC, 0o644)
+        if descriptor < 0 {
+            let code = errno
+            if code == EEXIST { return false }
+            throw CNIErrorFactory.ioFailure("failed to create reservation file \"\(path)\"", errno: code)
+        }
+        let content = Self.reservationContent(containerID: containerID, ifName: ifName)
+        let writeError = Self.writeAll(descriptor, Array(content.utf8))
+        let closeFailed = close(descriptor) != 0
+        if writeError != 0 || closeFailed {
+            let code = writeError != 0 ? writeError : errno
+            unlink(path)
+            throw CNIErrorFactory.ioFailure("failed to write reservation file \"\(path)\"", errno: code)
+        }
+        try writeFile(Self.lastReservedPrefix + String(rangeSetIndex), address.description)
+        return true
+    }
+
+    /// Returns the last reserved address of a range set, or nil when the file
+    /// is missing or does not contain an address.
+    func lastReservedAddress(rangeSetIndex: Int) -> IPAddress? {
+        let path = directory + "/" + Self.lastReservedPrefix + String(rangeSetIndex)
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return IPAddress(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Returns the addresses reserved by the attachment, matching both the
+    /// current "id\r\nifname" content and the ID-only legacy form.
+    func addresses(containerID: String, ifName: String) -> [IPAddress] {
+        let current = Self.reservationContent(containerID: containerID, ifName: ifName)
+        let legacy = Self.trimmed(containerID)
+        return walkFiles().compactMap { path, content in
+            guard content == current || content == legacy else { return nil }
+            return IPAddress(String(path.split(separator: "/").last ?? ""))
+        }
+    }
+
+    /// Returns true when any file belongs to the attachment (CHECK).
+    func hasReservation(containerID: String, ifName: String) -> Bool {
+        let current = Self.reservationContent(containerID: containerID, ifName: ifName)
+        let legacy = Self.trimmed(containerID)
+        let files = walkFiles()
+        return files.contains { $0.content == current } || files.contains { $0.content == legacy }
+    }
+
+    /// Removes every file of the attachment. Only when none has the current
+    /// form does it remove the files holding just the container ID, which
+    /// plugins before 0.7 wrote. Returns the released addresses. Like the
+    /// reference, a file that cannot be removed is skipped, not an error.
+    @discardableResult
+    func release(containerID: String, ifName: String) -> [IPAddress] {
+        var released = removeFiles(matching: Self.reservationContent(containerID: containerID, ifName: ifName))
+        if released.isEmpty {
+            released = removeFiles(matching: Self.trimmed(containerID))
+        }
+        return released
+    }
+
+    /// Removes the file of one address if it still belongs to the attachment.
+    /// Used to roll back a partly completed allocation.
+    func release(address: IPAddress, containerID: String, ifName: String) {
+        let path = directory + "/" + address.description
+        guard let data = FileManager.default.contents(atPath: path),
+              Self.trimmed(String(decoding: data, as: UTF8.self))
+                == Self.reservationContent(containerID: containerID, ifName: ifName)
+        else { return }
+        unlink(path)
+    }
+
+    // MARK: Files
+
+    /// The content compared against a file, trimmed like Go's strings.TrimSpace.
+    static func reservationContent(containerID: String, ifName: String) -> String {
+        trimmed(containerID) + lineBreak + ifName
+    }
+
+    static func trimmed(_ text: String) -> String {
+        text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func removeFiles(matching content: String) -> [IPAddress] {
+        var released: [IPAddress] = []
+        for (path, fileContent) in walkFiles() where fileContent == content {
+            guard unlink(path) == 0 else { continue }
+            if let address = IPAddress(String(path.split(separator: "/").last ?? "")) {
+                released.append(address)
+            }
+        }
+        return released
+    }
+
+    /// Lists every regular file under the directory, recursively and in
+    /// lexical order like Go's filepath.Walk, with its trimmed content.
+    /// Unreadable files are skipped.
+    private func walkFiles() -> [(path: String, content: String)] {
+        var result: [(path: String, content: String)] = []
+        walk(directory, into: &result)
+        return result
+    }
+
+    private func walk(_ path: String, into result: inout [(path: String, content: String)]) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return }
+        for name in names.sorted() {
+            let child = path + "/" + name
+            var info = stat()
+            guard lstat(child, &info) == 0 else { continue }
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                walk(child, into: &result)
+            } else if let data = FileManager.default.contents(atPath: child) {
+                result.append((child, Self.trimmed(String(decoding: data, as: UTF8.self))))
+            }
+        }
+    }
+
+    /// Replaces a file's content (O_TRUNC, mode 0644), as Go's os.WriteFile does.
+    private func writeFile(_ name: String, _ content: String) throws {
+        let path = directory + "/" + name
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw CNIErrorFactory.ioFailure("failed to open \"\(path)\"", errno: errno)
+        }
+        let writeError = Self.writeAll(descriptor, Array(content.utf8))
+        let closeFailed = close(descriptor) != 0
+        if writeError != 0 || closeFailed {
+            throw CNIErrorFactory.ioFailure("failed to write \"\(path)\"", errno: writeError != 0 ? writeError : errno)
+        }
+    }
+
+    /// Writes all bytes, retrying short writes and EINTR. Returns 0 or an errno value.
+    private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Int32 {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { buffer in
+                write(descriptor, buffer.baseAddress, buffer.count)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += written
+        }
+        return 0
+    }
+
+    /// Creates `path` and its missing parents with mode 0755.
+    private static func makeDirectories(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o755) != 0 {
+                let code = errno
+                var info = stat()
+                guard code == EEXIST, stat(current, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+                    throw CNIErrorFactory.ioFailure("failed to create directory \"\(current)\"", errno: code)
+                }
+            }
+        }
+    }
+}
