@@ -44,13 +44,15 @@ let package = Package(
         .target(name: "HydraLog"),
         .target(name: "NRIWire", dependencies: ["NRIProto", "CProtobufC", "HydraLog"]),
         .target(name: "NRIPlugin", dependencies: ["NRIWire", "HydraLog"]),
+        // The runtime side of NRI, for hydra-nri-sim, the demo and the tests.
+        .target(name: "NRIRuntimeSim", dependencies: ["NRIWire", "HydraLog"]),
         .target(name: "CNI"),
         .target(name: "CNIExec", dependencies: ["CNI", "HydraLog", "CLinux"]),
         .target(name: "Netns", dependencies: ["CLinux"]),
         .target(name: "Netlink", dependencies: ["CNetlink", "CLinux"]),
         .target(name: "IPAM", dependencies: ["CNI", "CLinux"]),
         .target(name: "BackendSDK", dependencies: ["BackendAPI", "CNI"]),
-        .target(name: "BackendHost", dependencies: ["BackendAPI", "CNI", "CNIExec", "HydraLog"]),
+        .target(name: "BackendHost", dependencies: ["BackendAPI", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),
         .target(name: "Kubernetes", dependencies: ["CCurl", "HydraLog"]),
         // In-memory Kubernetes API server for tests and the demo.
         .target(name: "FakeAPIServerKit"),
@@ -61,7 +63,7 @@ let package = Package(
         .executableTarget(name: "Host", dependencies: [
             "NRIPlugin", "NRIWire", "HydraLog", "BackendHost", "CNI", "CNIExec",
         ]),
-        .executableTarget(name: "NRISim", dependencies: ["NRIWire", "HydraLog"]),
+        .executableTarget(name: "NRISim", dependencies: ["NRIRuntimeSim", "NRIWire", "HydraLog"]),
         .executableTarget(name: "FakeAPIServer", dependencies: ["FakeAPIServerKit"]),
 
         // MARK: Backends
@@ -82,11 +84,14 @@ let package = Package(
         // MARK: Tests
 
         .testTarget(name: "NRIWireTests", dependencies: ["NRIWire"], exclude: ["Fixtures"]),
-        .testTarget(name: "NRIPluginTests", dependencies: ["NRIPlugin", "NRIWire"]),
+        .testTarget(name: "NRIPluginTests", dependencies: ["NRIPlugin", "NRIWire", "NRIRuntimeSim", "HydraLog"]),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "FakeAPIServerKit", "HydraLog"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "NRIWire", "CNI", "HydraLog"]),
         .testTarget(name: "NetnsTests", dependencies: ["Netns", "CLinux"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Netns"]),
+        .testTarget(name: "CNIExecTests", dependencies: ["CNIExec", "CNI"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI"]),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,1 +1,0 @@
-// Swift Testing needs at least one test file per target.
