@@ -1,0 +1,152 @@
+import Foundation
+import HydraLog
+import NRIWire
+
+extension Orchestrator {
+    /// Brings the records in line with the runtime's pods: records of
+    /// sandboxes the runtime no longer knows are detached and deleted, intent
+    /// entries left by an interrupted attach are detached and cleared, and
+    /// running pods missing planned networks get them attached (or, with
+    /// `reconcile.attachMissing` off, a Warning Event). Unreadable record
+    /// files are reported in the log and with an Event on their pod.
+    /// Does nothing before the first Synchronize.
+    public func reconcile() async {
+        let (synchronized, knownPods) = state.withLock { ($0.synchronized, $0.knownPods) }
+        guard synchronized else {
+            logger.debug("reconcile skipped: no Synchronize received yet")
+            return
+        }
+        count { $0.reconcilePasses += 1 }
+
+        let loaded: (records: [SandboxRecord], unreadable: [UnreadableRecord])
+        do {
+            loaded = try store.loadAll()
+        } catch {
+            logger.error("reconcile failed to read the state directory", [("error", "\(error)")])
+            return
+        }
+        for unreadable in loaded.unreadable {
+            reportUnreadable(unreadable, pod: knownPods[unreadable.sandboxID])
+        }
+        for record in loaded.records {
+            await serializer.run(record.sandboxID) {
+                await self.reconcileRecord(sandboxID: record.sandboxID)
+            }
+        }
+        let skipped = Set(loaded.unreadable.map(\.sandboxID))
+        for pod in knownPods.values.sorted(by: { $0.id < $1.id }) where !skipped.contains(pod.id) {
+            await serializer.run(pod.id) {
+                await self.attachMissing(to: pod)
+            }
+        }
+    }
+
+    /// Runs `reconcile()` every `reconcile.intervalSeconds` until the task
+    /// is cancelled. An interval of 0 pauses the pass; the setting is read
+    /// again every minute.
+    public func runPeriodicReconcile() async {
+        while !Task.isCancelled {
+            let interval = configuration.reconcile.intervalSeconds
+            do {
+                try await Task.sleep(for: .seconds(interval == 0 ? 60 : interval))
+            } catch {
+                return
+            }
+            if interval > 0 { await reconcile() }
+        }
+    }
+
+    /// NOTE: an unreadable record cannot be detached because its content is
+    /// lost. Its addresses stay allocated until the backend's garbage
+    /// collection or an operator releases them; reconcile only reports it.
+    private func reportUnreadable(_ unreadable: UnreadableRecord, pod: PodSandbox?) {
+        count { $0.unreadableRecords += 1 }
+        logger.error("sandbox record unreadable, moved aside; its attachments cannot be detached automatically",
+                     [("sandbox", unreadable.sandboxID), ("movedTo", unreadable.movedTo), ("error", unreadable.reason)])
+        if let pod {
+            events?.record(pod: Self.reference(pod), type: .warning, reason: "NetworkRecordUnreadable",
+                           message: "Hydra's record of this sandbox's networks was unreadable and moved to \(unreadable.movedTo): \(unreadable.reason)")
+        }
+    }
+
+    /// Decides about one record; the caller holds the sandbox's slot.
+    private func reconcileRecord(sandboxID: String) async {
+        let log = logger.with([("sandbox", sandboxID)])
+        let record: SandboxRecord
+        do {
+            guard let loaded = try store.load(sandboxID: sandboxID) else { return }
+            record = loaded
+        } catch let error as UnreadableRecordError {
+            reportUnreadable(error.record, pod: state.current.knownPods[sandboxID])
+            return
+        } catch {
+            log.error("reconcile failed to read sandbox record", [("error", "\(error)")])
+            return
+        }
+        let podLog = log.with([("pod", "\(record.pod.namespace)/\(record.pod.name)")])
+
+        guard state.current.knownPods[sandboxID] != nil else {
+            if record.attachments.isEmpty && record.intent == nil {
+                removeRecordFile(sandboxID, log: podLog)
+                return
+            }
+            podLog.info("sandbox no longer exists; detaching its networks",
+                        [("attachments", String(record.attachments.count))])
+            _ = await detach(record, removeRecord: true, log: podLog)
+            return
+        }
+        guard let intent = record.intent else { return }
+        podLog.warning("found an attach interrupted by a restart; detaching it",
+                       [("network", intent.request.statusName), ("interface", intent.request.interface)])
+        if await detachOne(intent, deadline: ContinuousClock.now + Self.detachBudget, log: podLog) == nil {
+            var cleaned = record
+            cleaned.intent = nil
+            count { $0.intentsCleaned += 1 }
+            try? save(cleaned)
+        }
+    }
+
+    /// Attaches the planned networks a running pod lacks; the caller holds
+    /// the sandbox's slot.
+    private func attachMissing(to pod: PodSandbox) async {
+        guard let netnsPath = pod.networkNamespacePath else { return }
+        let log = podLogger(pod)
+        let record: SandboxRecord?
+        do {
+            record = try store.load(sandboxID: pod.id)
+        } catch {
+            return
+        }
+        if let record, record.stopped || record.intent != nil { return }
+
+        let plans: [PlannedAttachment]
+        do {
+            plans = try await planner.plan(namespace: pod.namespace, name: pod.name, labels: pod.labels,
+                                           annotations: pod.annotations, hasNetworkNamespace: true)
+        } catch {
+            log.error("reconcile cannot plan networks for a running pod", [("error", "\(error)")])
+            events?.record(pod: Self.reference(pod), type: .warning, reason: "NetworkSelectionFailed", message: "\(error)")
+            return
+        }
+        let attached = Set(record?.attachments.map(\.request.interface) ?? [])
+        let missing = plans.filter { !attached.contains($0.interface) }
+        guard !missing.isEmpty else { return }
+
+        let names = missing.map { "\($0.statusName) as \($0.interface)" }.joined(separator: ", ")
+        guard configuration.reconcile.attachMissing else {
+            log.warning("running pod lacks networks; attaching them is disabled", [("missing", names)])
+            events?.record(pod: Self.reference(pod), type: .warning, reason: "NetworksMissing",
+                           message: "Pod started while Hydra was not running and lacks: \(names)")
+            return
+        }
+        log.info("running pod lacks networks; attaching them", [("missing", names)])
+        do {
+            let updated = try await attach(missing, to: pod, netnsPath: netnsPath,
+                                           deadline: ContinuousClock.now + Self.detachBudget,
+                                           rollbackBudget: Self.detachBudget, log: log)
+            publishStatus(for: pod, record: updated, log: log)
+        } catch {
+            log.error("reconcile failed to attach missing networks", [("error", "\(error)")])
+        }
+    }
+}
