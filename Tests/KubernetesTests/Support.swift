@@ -21,3 +21,33 @@ func testLogger(_ component: String = "kubernetes-test") -> Logger {
 func uniqueName(_ prefix: String) -> String {
     "\(prefix)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
 }
+
+/// Polls `condition` every 20 ms until it holds or `seconds` pass; returns
+/// whether it held.
+func waitUntil(seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try await condition() {
+            return true
+        }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// Fast retries so queue tests finish quickly.
+let fastBackoff = RetryBackoff(initial: .milliseconds(50), maximum: .milliseconds(200))
+
+/// A temporary directory removed by `remove()`.
+struct TemporaryDirectory {
+    let path: String
+
+    init(_ prefix: String) throws {
+        path = NSTemporaryDirectory() + "/" + uniqueName(prefix)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
