@@ -84,6 +84,15 @@ public final class RuntimeSimulator: @unchecked Sendable {
         return connection
     }
 
+    /// Runs the handshake on an already connected socket, for a plugin that
+    /// was handed its end in NRI_PLUGIN_SOCKET.
+    public static func handshake(fd: Int32, options: RuntimeOptions, pods: [PodSandbox] = [],
+                                 logger: Logger = Logger(component: "nri-sim")) async throws -> PluginConnection {
+        let connection = PluginConnection(fd: fd, options: options, logger: logger)
+        try await connection.handshake(pods: pods)
+        return connection
+    }
+
     /// Accepts one connection without running the handshake, for tests that
     /// play a hostile runtime.
     public func acceptRaw() async throws -> Int32 {
