@@ -50,6 +50,8 @@ let package = Package(
         .target(name: "CNIExec", dependencies: ["CNI", "HydraLog", "CLinux"]),
         .target(name: "Netns", dependencies: ["CLinux"]),
         .target(name: "Netlink", dependencies: ["CNetlink", "CLinux"]),
+        // Shared pod-interface steps of the native backends (addresses, routes, masquerade).
+        .target(name: "NetworkSetup", dependencies: ["CNI", "Netlink", "Netns"]),
         .target(name: "IPAM", dependencies: ["CNI", "CLinux"]),
         .target(name: "BackendSDK", dependencies: ["BackendAPI", "CNI"]),
         .target(name: "BackendHost", dependencies: ["BackendAPI", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),
@@ -69,10 +71,10 @@ let package = Package(
         // MARK: Backends
 
         .target(name: "BridgeBackend",
-                dependencies: ["BackendSDK", "CNI", "Netlink", "Netns", "IPAM"],
+                dependencies: ["BackendSDK", "CNI", "Netlink", "Netns", "IPAM", "NetworkSetup"],
                 path: "Backends/bridge"),
         .target(name: "MacvlanBackend",
-                dependencies: ["BackendSDK", "CNI", "Netlink", "Netns", "IPAM"],
+                dependencies: ["BackendSDK", "CNI", "Netlink", "Netns", "IPAM", "NetworkSetup"],
                 path: "Backends/macvlan"),
         .target(name: "DummyBackend", dependencies: ["BackendAPI", "CJansson"],
                 path: "Backends/dummy-c"),

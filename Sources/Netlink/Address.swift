@@ -9,6 +9,11 @@ public struct InterfaceAddress: Sendable, Equatable {
     public var scope: Int32
     /// IFA_F_* flags, for example IFA_F_TENTATIVE while IPv6 duplicate address detection runs.
     public var flags: UInt32
+
+    /// True while IPv6 duplicate address detection runs (IFA_F_TENTATIVE).
+    public var isTentative: Bool { flags & UInt32(IFA_F_TENTATIVE) != 0 }
+    /// True when duplicate address detection found the address in use (IFA_F_DADFAILED).
+    public var isDuplicate: Bool { flags & UInt32(IFA_F_DADFAILED) != 0 }
 }
 
 extension NetlinkSocket {

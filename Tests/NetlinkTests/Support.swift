@@ -1,0 +1,78 @@
+import Foundation
+import Glibc
+import Netlink
+import Netns
+
+/// Runs a command and returns its standard output; throws when it exits non-zero.
+@discardableResult
+func runCommand(_ path: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw CommandFailed(command: ([path] + arguments).joined(separator: " "), status: process.terminationStatus)
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+struct CommandFailed: Error, CustomStringConvertible {
+    let command: String
+    let status: Int32
+    var description: String { "\(command) exited with status \(status)" }
+}
+
+/// Parses the JSON output of `ip -j` or `bridge -j`.
+func jsonArray(_ text: String) -> [[String: Any]] {
+    (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]] ?? []
+}
+
+/// A named network namespace with a random suffix, created with `ip netns add`
+/// and opened, with a netlink socket created inside it.
+final class TestNamespace {
+    let name: String
+    let namespace: NetworkNamespace
+    let socket: NetlinkSocket
+    var path: String { "/run/netns/\(name)" }
+
+    init() throws {
+        name = "hynl-\(UInt32.random(in: 0...UInt32.max))"
+        try runCommand("/usr/sbin/ip", ["netns", "add", name])
+        namespace = try NetworkNamespace(path: "/run/netns/\(name)")
+        socket = try namespace.run { try NetlinkSocket() }
+    }
+
+    deinit {
+        _ = try? runCommand("/usr/sbin/ip", ["netns", "del", name])
+    }
+
+    /// Returns `ip -j -d link show DEVICE` inside the namespace, or nil when the device is missing.
+    func ipLink(_ device: String) -> [String: Any]? {
+        guard let text = try? runCommand("/usr/sbin/ip", ["-n", name, "-j", "-d", "link", "show", device]) else { return nil }
+        return jsonArray(text).first
+    }
+
+    /// Returns `ip -j addr show DEVICE` address entries inside the namespace.
+    func ipAddresses(_ device: String) -> [[String: Any]] {
+        guard let text = try? runCommand("/usr/sbin/ip", ["-n", name, "-j", "addr", "show", device]),
+              let entry = jsonArray(text).first
+        else { return [] }
+        return entry["addr_info"] as? [[String: Any]] ?? []
+    }
+
+    /// Returns `ip -j route show` (plus `-6` when asked) inside the namespace.
+    func ipRoutes(ipv6: Bool = false) -> [[String: Any]] {
+        let arguments = ["-n", name, "-j"] + (ipv6 ? ["-6"] : []) + ["route", "show"]
+        return jsonArray((try? runCommand("/usr/sbin/ip", arguments)) ?? "[]")
+    }
+}
+
+/// A link name of at most 15 bytes with a random suffix.
+func uniqueLinkName(_ prefix: String) -> String {
+    "\(prefix)\(String(UInt32.random(in: 0...0xFFFFFF), radix: 16))"
+}
