@@ -199,8 +199,10 @@
  *
  * The backend releases every resource it created (IP reservations, host-side
  * links, state files) that does not belong to one of the listed attachments.
- * The list contains every live attachment of this backend on the node.
- * Pod-side interfaces vanish with their namespace and need no GC.
+ * That includes the pod-side interface when its namespace still exists, so
+ * a backend keeps the namespace path of each attachment in its state
+ * directory. The list contains every live attachment of this backend on the
+ * node; resources of listed attachments stay untouched.
  */
 #ifndef HYDRA_BACKEND_H
 #define HYDRA_BACKEND_H

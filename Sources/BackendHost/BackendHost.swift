@@ -1,1 +1,0 @@
-// BackendHost: placeholder, replaced by its owner.

@@ -1,1 +1,0 @@
-// CNIExec: placeholder, replaced by its owner.
