@@ -46,9 +46,8 @@ public struct HostLocalConfig: Sendable, Equatable {
                                                  "runtimeConfig.ipRanges").enumerated() {
             sets.append(try Self.rangeSet(value, index: index, field: "runtimeConfig.ipRanges[\(index)]"))
         }
-        if let subnet = try IPAMField.network(ipam["subnet"], "ipam.subnet") {
-            let legacy = try Self.range(subnet: subnet, ipam, field: "ipam")
-            sets.append(try IPRangeSet(ranges: [legacy]))
+        if try IPAMField.network(ipam["subnet"], "ipam.subnet") != nil {
+            sets.append(try Self.rangeSet([ipam], index: sets.count, field: "ipam"))
         }
         let configured = try IPAMField.array(ipam["ranges"], "ipam.ranges")
         for (index, value) in configured.enumerated() {
@@ -83,10 +82,16 @@ public struct HostLocalConfig: Sendable, Equatable {
         guard let elements = value.arrayValue else {
             throw CNIErrorFactory.invalidConfig("invalid \(field): expected an array of ranges, got \(value)")
         }
+        return try rangeSet(elements, index: index, field: field)
+    }
+
+    /// Validates the ranges of range set `index`, prefixing errors with
+    /// "invalid range set <index>: " as the reference plugin does.
+    private static func rangeSet(_ elements: [JSONValue], index: Int, field: String) throws -> IPRangeSet {
         do {
             var ranges: [IPRange] = []
             for (position, element) in elements.enumerated() {
-                let name = "\(field)[\(position)]"
+                let name = elements.count == 1 && field == "ipam" ? field : "\(field)[\(position)]"
                 guard element.objectValue != nil else {
                     throw CNIErrorFactory.invalidConfig("invalid \(name): expected an object, got \(element)")
                 }
