@@ -77,7 +77,10 @@ let package = Package(
                 dependencies: ["BackendSDK", "CNI", "Netlink", "Netns", "IPAM", "NetworkSetup"],
                 path: "Backends/macvlan"),
         .target(name: "DummyBackend", dependencies: ["BackendAPI", "CJansson"],
-                path: "Backends/dummy-c"),
+                path: "Backends/dummy-c",
+                cSettings: [.unsafeFlags(["-I/usr/include/libnl3"])],
+                linkerSettings: [.linkedLibrary("nl-route-3"), .linkedLibrary("nl-3"),
+                                 .linkedLibrary("jansson")]),
         // A Swift backend used only by the tests of the loader and of
         // `hydra backend check`.
         .target(name: "SwiftTestBackend", dependencies: ["BackendSDK", "CNI", "Netns"],
