@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "Netns", dependencies: ["CLinux"]),
         .target(name: "Netlink", dependencies: ["CNetlink", "CLinux"]),
         // Shared pod-interface steps of the native backends (addresses, routes, masquerade).
-        .target(name: "NetworkSetup", dependencies: ["CNI", "Netlink", "Netns"]),
+        .target(name: "NetworkSetup", dependencies: ["CNI", "Netlink", "Netns", "IPAM", "BackendSDK"]),
         .target(name: "IPAM", dependencies: ["CNI", "CLinux"]),
         .target(name: "BackendSDK", dependencies: ["BackendAPI", "CNI"]),
         .target(name: "BackendHost", dependencies: ["BackendAPI", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),

@@ -10,6 +10,8 @@ public struct InterfaceAddress: Sendable, Equatable {
     /// IFA_F_* flags, for example IFA_F_TENTATIVE while IPv6 duplicate address detection runs.
     public var flags: UInt32
 
+    /// True for an address of global scope (RT_SCOPE_UNIVERSE), not link-local or host.
+    public var isGlobal: Bool { scope == Int32(RT_SCOPE_UNIVERSE.rawValue) }
     /// True while IPv6 duplicate address detection runs (IFA_F_TENTATIVE).
     public var isTentative: Bool { flags & UInt32(IFA_F_TENTATIVE) != 0 }
     /// True when duplicate address detection found the address in use (IFA_F_DADFAILED).

@@ -23,6 +23,8 @@ public struct Link: Sendable, Equatable {
 
     public var isUp: Bool { flags & UInt32(IFF_UP.rawValue) != 0 }
     public var isPromiscuous: Bool { flags & UInt32(IFF_PROMISC.rawValue) != 0 }
+    /// True when the operational state is IF_OPER_UP: the link carries traffic.
+    public var isOperationallyUp: Bool { operState == UInt8(IF_OPER_UP) }
 
     /// Reads the fields of a libnl link object.
     init(_ link: OpaquePointer) {

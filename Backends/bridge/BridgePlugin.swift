@@ -1,0 +1,213 @@
+import BackendSDK
+import CNI
+import Foundation
+import Glibc
+import Netlink
+import NetworkSetup
+import Netns
+
+/// The native `bridge` plugin: a veth pair from a Linux bridge in the host
+/// namespace into the pod namespace, with the behaviour and results of the
+/// reference CNI bridge plugin (containernetworking/plugins 1.1.1).
+///
+/// Usable alone: tests call `add`, `del` and `check` directly, and
+/// `BridgeBackend` exposes them through the backend ABI.
+public final class BridgePlugin: Sendable {
+    let ipam: PodIPAM
+    /// Where the bridge lives; the process's own namespace in production.
+    let host: HostNamespace
+
+    public init(ipam: PodIPAM = PodIPAM(), host: HostNamespace = .process) {
+        self.ipam = ipam
+        self.host = host
+    }
+
+    /// Attaches `request.ifName` in `request.netns` to the configured bridge
+    /// (CNI ADD) and returns the result: interfaces bridge, host veth and pod
+    /// veth, in that order. On failure it removes the veth pair, releases
+    /// the addresses and masquerade rules it added, and throws a `CNIError`.
+    /// A bridge it created stays, as with the reference plugin.
+    public func add(_ request: AttachRequest) throws -> CNIResult {
+        var config = try BridgeConfig(request: request)
+        if config.isDefaultGateway { config.isGateway = true }
+        if config.hairpinMode && config.promiscMode {
+            throw CNIError(code: CNIError.invalidNetworkConfig,
+                           msg: "cannot set hairpin mode and promiscuous mode at the same time")
+        }
+        if config.macSpoofCheck {
+            // NOTE: the reference plugin enforces macspoofchk with nftables
+            // rules on the host veth; Hydra does not build those rules yet and
+            // refuses rather than attach without the protection asked for.
+            throw CNIError(code: CNIError.invalidNetworkConfig,
+                           msg: "macspoofchk is not supported by Hydra's native bridge backend")
+        }
+        let mac = try config.mac.map { (text) throws(CNIError) in try CNIAddresses.mac(text, field: "mac") }
+
+        let pod = try openPodNamespace(request.netns)
+        let podSocket = try pod.run { try NetlinkSocket() }
+        if try podSocket.linkIfPresent(named: request.ifName) != nil {
+            throw CNIError(code: CNIError.internalError,
+                           msg: "interface \"\(request.ifName)\" already exists in network namespace \"\(request.netns)\"")
+        }
+
+        var rollback = Rollback()
+        do {
+            let hostSocket = try host.makeSocket()
+            let bridge = try ensureBridge(config, socket: hostSocket)
+
+            let hostVethName = try createVeth(request: request, config: config, mac: mac, pod: pod,
+                                              podSocket: podSocket, hostSocket: hostSocket)
+            rollback.add { [hostSocket] in
+                if let link = try? hostSocket.linkIfPresent(named: hostVethName) {
+                    try? hostSocket.deleteLink(index: link.index)
+                }
+            }
+            try connectHostVeth(named: hostVethName, to: bridge, config: config, socket: hostSocket)
+            let podLink = try podSocket.link(named: request.ifName)
+
+            var result = CNIResult(cniVersion: config.cniVersion.isEmpty ? CNIVersion.current.description : config.cniVersion)
+            result.interfaces = [
+                CNIResult.Interface(name: bridge.name, mac: bridge.mac?.description),
+                CNIResult.Interface(name: hostVethName),
+                CNIResult.Interface(name: request.ifName, mac: podLink.mac?.description, sandbox: request.netns),
+            ]
+
+            if config.ipamType != nil {
+                let allocation = try ipam.add(request)
+                rollback.add { [ipam] in try? ipam.del(request) }
+                guard !allocation.ips.isEmpty else {
+                    throw CNIError(code: CNIError.internalError, msg: "IPAM plugin returned missing IP config")
+                }
+                result.ips = allocation.ips
+                result.routes = allocation.routes
+                result.dns = allocation.dns
+                let gateways = try BridgeGateways.apply(to: &result, config: config)
+
+                try pod.run {
+                    try configurePodSysctls(ifName: request.ifName, enableDAD: config.enableDAD)
+                    try InterfaceConfiguration.configure(ifName: request.ifName, result: result, socket: podSocket)
+                }
+
+                if config.isGateway {
+                    try assignGateways(gateways, bridge: bridge, config: config, socket: hostSocket)
+                }
+                if config.ipMasq {
+                    let masquerade = IPMasquerade(host: host)
+                    for (position, ip) in result.ips.enumerated() {
+                        let address = try CNIAddresses.network(ip.address, field: "ips[\(position)].address")
+                        rollback.add { try? masquerade.teardown(address: address, network: config.name, containerID: request.sandboxID) }
+                        try masquerade.setup(address: address, network: config.name, containerID: request.sandboxID)
+                    }
+                }
+            } else {
+                try podSocket.setUp(index: podLink.index)
+            }
+
+            // The host veth reaches operational state UP once its peer is up;
+            // its MAC and the bridge's may change when the port joins.
+            let hostVeth = try waitForOperationalUp(named: hostVethName, socket: hostSocket)
+            result.interfaces[1].mac = hostVeth.mac?.description
+            result.interfaces[0].mac = try hostSocket.link(index: bridge.index).mac?.description
+            if let dns = config.dns { result.dns = dns }
+
+            rollback.discard()
+            return result
+        } catch {
+            rollback.run()
+            throw cniError(error)
+        }
+    }
+
+    /// Detaches the interface with CNI DEL semantics: deletes the pod
+    /// interface (which deletes the host veth), releases the addresses and
+    /// removes the masquerade rules. Succeeds when the namespace or the
+    /// interface is gone, and when repeated.
+    public func del(_ request: AttachRequest) throws {
+        let config = try BridgeConfig(request: request)
+        var addresses: [IPNetwork] = []
+        if let previous = request.prevResult, let recorded = try? CNIResult(json: previous) {
+            addresses = recorded.ips.compactMap { IPNetwork($0.address) }
+        }
+
+        if !request.netns.isEmpty, let pod = try openPodNamespaceForDelete(request.netns) {
+            let found: [IPNetwork] = try pod.run {
+                let socket = try NetlinkSocket()
+                guard let link = try socket.linkIfPresent(named: request.ifName) else { return [] }
+                let present = try socket.addresses(index: link.index)
+                    .filter(\.isGlobal)
+                    .map(\.network)
+                do {
+                    try socket.deleteLink(index: link.index)
+                } catch {
+                    // A link deleted concurrently gives DEL the same outcome.
+                    if (error as? NetlinkError)?.isNotFound != true { throw error }
+                }
+                return present
+            }
+            for address in found where !addresses.contains(address) { addresses.append(address) }
+        }
+
+        if config.ipamType != nil {
+            try ipam.del(request)
+            if config.ipMasq {
+                let masquerade = IPMasquerade(host: host)
+                for address in addresses {
+                    try masquerade.teardown(address: address, network: config.name, containerID: request.sandboxID)
+                }
+            }
+        }
+    }
+
+    /// Verifies the attachment against `request.prevResult` (CNI CHECK): the
+    /// bridge exists with the configured promiscuous mode, the pod interface
+    /// is a veth whose peer is a port of the bridge, and the recorded
+    /// addresses and routes are in the pod namespace.
+    public func check(_ request: AttachRequest) throws {
+        let config = try BridgeConfig(request: request)
+        guard let previous = request.prevResult else {
+            throw CNIError(code: CNIError.invalidNetworkConfig, msg: "Required prevResult missing")
+        }
+        let recorded = try CNIResult(json: previous)
+        if config.ipamType != nil { try ipam.check(request) }
+
+        let hostSocket = try host.makeSocket()
+        guard recorded.interfaces.contains(where: { $0.name == config.bridge && $0.sandbox == nil }) else {
+            throw CNIError(code: CNIError.internalError, msg: "bridge \"\(config.bridge)\" is missing from prevResult")
+        }
+        guard let bridge = try hostSocket.linkIfPresent(named: config.bridge) else {
+            throw CNIError(code: CNIError.internalError, msg: "CNI created bridge \"\(config.bridge)\" in host namespace was not found")
+        }
+        guard bridge.kind == "bridge" else {
+            throw CNIError(code: CNIError.internalError, msg: "interface \"\(config.bridge)\" does not have link type of bridge")
+        }
+        guard bridge.isPromiscuous == config.promiscMode else {
+            throw CNIError(code: CNIError.internalError,
+                           msg: "bridge \"\(config.bridge)\" promiscuous mode is \(bridge.isPromiscuous), configured \(config.promiscMode)")
+        }
+
+        guard let podEntry = recorded.interfaces.first(where: { $0.name == request.ifName && $0.sandbox == request.netns }) else {
+            throw CNIError(code: CNIError.internalError,
+                           msg: "interface \"\(request.ifName)\" in sandbox \"\(request.netns)\" is missing from prevResult")
+        }
+        let pod = try openPodNamespace(request.netns)
+        let podSocket = try pod.run { try NetlinkSocket() }
+        guard let podLink = try podSocket.linkIfPresent(named: request.ifName) else {
+            throw CNIError(code: CNIError.internalError, msg: "CNI created interface in container \"\(request.ifName)\" not found")
+        }
+        guard podLink.kind == "veth" else {
+            throw CNIError(code: CNIError.internalError, msg: "container interface \"\(request.ifName)\" is not of type veth")
+        }
+        if let mac = podEntry.mac, mac != podLink.mac?.description {
+            throw CNIError(code: CNIError.internalError,
+                           msg: "interface \"\(request.ifName)\" MAC \(podLink.mac?.description ?? "none") doesn't match recorded \(mac)")
+        }
+        // The pod end's IFLA_LINK is the host end's index in the host namespace.
+        let hostVeth = try? hostSocket.link(index: podLink.parentIndex)
+        guard let hostVeth, hostVeth.kind == "veth", hostVeth.masterIndex == bridge.index else {
+            throw CNIError(code: CNIError.internalError, msg: "CNI veth created for bridge \"\(config.bridge)\" was not found")
+        }
+
+        try ResultValidation.validateAddresses(ifName: request.ifName, ips: recorded.ips, socket: podSocket)
+        try ResultValidation.validateRoutes(recorded.routes, socket: podSocket)
+    }
+}
