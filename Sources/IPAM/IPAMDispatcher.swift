@@ -49,8 +49,9 @@ public struct IPAMDispatcher: Sendable {
         }
     }
 
-    /// Runs IPAM DEL. Native host-local succeeds when nothing is reserved;
-    /// native static has nothing to release.
+    /// Runs IPAM DEL. Native host-local succeeds when nothing is reserved.
+    /// Native static has nothing to release and, like the reference plugin,
+    /// does not even read its configuration.
     public func del(networkConfig: JSONValue, containerID: String, ifName: String,
                     cniArgs: String = "") throws {
         switch try Self.ipamType(of: networkConfig) {
@@ -58,7 +59,7 @@ public struct IPAMDispatcher: Sendable {
             try HostLocalIPAM(networkConfig: networkConfig, cniArgs: cniArgs)
                 .release(containerID: containerID, ifName: ifName)
         case "static":
-            _ = try StaticIPAM(networkConfig: networkConfig, cniArgs: cniArgs)
+            return
         case let type:
             _ = try executePlugin(type, "DEL", networkConfig.encoded())
         }

@@ -74,7 +74,7 @@ public struct StaticIPAM: Sendable {
 
     private static func cidr(_ text: String) throws -> IPNetwork {
         guard let network = IPNetwork(cidr: text) else {
-            throw CNIErrorFactory.invalidConfig("invalid CIDR \(text): invalid CIDR address: \(text)")
+            throw CNIErrorFactory.invalidConfig("the 'address' field is expected to be in CIDR notation, got: '\(text)'")
         }
         return network
     }
