@@ -44,7 +44,7 @@ extension HydraConfiguration {
         var config = HydraConfiguration()
         let topLevel = ["nri", "backends", "stateDir", "networks", "annotations", "isolation",
                         "reconcile", "kubernetes", "metrics", "log"]
-        guard let root = reader.object(document, at: "(document)", allowed: topLevel) else { return config }
+        guard let root = reader.object(document, at: "", allowed: topLevel) else { return config }
 
         if let value = root["nri"] { config.nri = decodeNRI(value, reader: &reader) }
         if let value = root["backends"] { config.backends = decodeBackends(value, reader: &reader) }

@@ -14,7 +14,7 @@ struct FieldReader {
     /// Returns the members of an object and reports every key not in `allowed`.
     mutating func object(_ value: JSONValue, at path: String, allowed: [String]) -> [String: JSONValue]? {
         guard let members = value.objectValue else {
-            report(path, "expected an object, found \(Self.kind(of: value))")
+            report(path.isEmpty ? "(document)" : path, "expected an object, found \(Self.kind(of: value))")
             return nil
         }
         for key in members.keys.sorted() where !allowed.contains(key) {

@@ -126,7 +126,7 @@ public enum SelectionAnnotationParser {
             if let bandwidth = members["bandwidth"] {
                 if bandwidth.objectValue != nil { element.bandwidth = bandwidth } else { fail("\"bandwidth\" must be an object, found \(FieldReader.kind(of: bandwidth))") }
             }
-            local.append(contentsOf: checkFields(element, position: position, label: label, skipEmptyName: members["name"] == nil))
+            local.append(contentsOf: checkFields(element, position: position, label: label, skipEmptyName: members["name"]?.stringValue == nil))
             problems.append(contentsOf: local)
             elements.append((position, label, element))
         }
