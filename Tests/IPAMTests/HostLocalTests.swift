@@ -108,6 +108,23 @@ import Testing
         #expect(try fromArgs.reservedAddresses(containerID: "d", ifName: "eth0").isEmpty)
     }
 
+    @Test func runtimeIPRangesComeFirst() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let config = hostLocalConfig(
+            name: "caps", dataDir: directory.path,
+            ipam: ["ranges": [[["subnet": "fd00:97::/64"]]],
+                   "routes": [["dst": "10.0.0.0/8", "gw": "10.99.13.1", "mtu": 1400, "table": 100]]],
+            cniVersion: "1.1.0",
+            extra: ["runtimeConfig": ["ipRanges": [[["subnet": "10.99.13.0/24", "rangeStart": "10.99.13.100"]]]]])
+        let ipam = try HostLocalIPAM(networkConfig: config)
+        #expect(ipam.config.rangeSets.map(\.description) == ["10.99.13.100-10.99.13.254", "fd00:97::1-fd00:97::ffff:ffff:ffff:ffff"])
+
+        let result = try ipam.allocate(containerID: "a", ifName: "eth0")
+        #expect(addresses(result) == ["10.99.13.100", "fd00:97::2"])
+        #expect(result.routes == [CNIResult.Route(dst: "10.0.0.0/8", gw: "10.99.13.1", mtu: 1400, table: 100)])
+    }
+
     @Test func unknownCNIArgsAreRejected() throws {
         let config = hostLocalConfig(name: "args", dataDir: "/nonexistent", ipam: ["subnet": "10.99.5.0/24"])
         let message = cniErrorMessage { _ = try HostLocalIPAM(networkConfig: config, cniArgs: "K8S_POD_NAME=x") }
