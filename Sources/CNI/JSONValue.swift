@@ -108,7 +108,7 @@ extension JSONValue {
         return Data(output)
     }
 
-    /// The compact JSON text of the value; see `encoded(sortedKeys:)`.
+    /// Returns the compact JSON text that `encoded(sortedKeys:)` produces.
     public func encodedString(sortedKeys: Bool = true) -> String {
         String(decoding: encoded(sortedKeys: sortedKeys), as: UTF8.self)
     }

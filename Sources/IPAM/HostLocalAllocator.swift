@@ -1,8 +1,8 @@
 /// Walks a range set round-robin the way the reference plugin's RangeIter
-/// does: from the address after the last reserved one (or from the first
-/// range's rangeStart), through each range up to its rangeEnd, on to the next
-/// range, wrapping from the last range to the first, skipping gateways, and
-/// stopping after one full turn.
+/// does. The walk starts after the last reserved address, or at the first
+/// range's rangeStart when there is none. It runs through each range up to its
+/// rangeEnd and on to the next range, wrapping from the last range to the
+/// first. Gateways are skipped, and the walk stops after one full turn.
 struct RangeIterator {
     let rangeSet: IPRangeSet
     private var rangeIndex = 0

@@ -5,8 +5,8 @@ import Foundation
 /// them in the same files as the reference `host-local` plugin, so Hydra and
 /// the plugin can share one data directory. One value serves one network
 /// configuration and is safe to use from many threads and processes at once,
-/// because every operation holds the network's `flock` for its whole
-/// read-modify-write.
+/// because every operation takes an exclusive `flock` on the network's lock
+/// file for its whole read-modify-write.
 public struct HostLocalIPAM: Sendable {
     public let config: HostLocalConfig
 
@@ -125,7 +125,7 @@ public struct HostLocalIPAM: Sendable {
         }
     }
 
-    /// Checks that the attachment holds at least one address (CNI CHECK).
+    /// Checks that at least one address is reserved for the attachment (CNI CHECK).
     public func check(containerID: String, ifName: String) throws {
         try validateAttachment(containerID: containerID, ifName: ifName)
         let store = try HostLocalStore(directory: config.networkDirectory)

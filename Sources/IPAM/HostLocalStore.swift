@@ -3,12 +3,12 @@ import Foundation
 /// The host-local on-disk store, byte-compatible with the reference plugin
 /// (containernetworking/plugins 1.1.1, backend/disk):
 /// - `<dir>/<ip>`: one file per reserved address, mode 0644, containing the
-///   container ID, "\r\n" and the interface name, with no trailing newline;
-///   files written by plugins before 0.7 contain only the container ID;
+///   container ID, "\r\n" and the interface name, with no trailing newline.
+///   Files written by plugins before 0.7 contain only the container ID.
 /// - `<dir>/last_reserved_ip.<range set index>`: the last address reserved
-///   from that range set, without a trailing newline;
-/// - `<dir>/lock`: an empty file that every reader and writer holds an
-///   exclusive `flock` on for the whole read-modify-write.
+///   from that range set, without a trailing newline.
+/// - `<dir>/lock`: an empty file that every reader and writer locks with an
+///   exclusive `flock` for the whole read-modify-write.
 ///
 /// `flock` locks belong to an open file description, so each `withLock` call
 /// opens the lock file itself: two threads of one process exclude each other
@@ -124,7 +124,7 @@ struct HostLocalStore: Sendable {
 
     // MARK: Files
 
-    /// The content compared against a file, trimmed like Go's strings.TrimSpace.
+    /// Returns the file content of a reservation, trimmed like Go's strings.TrimSpace for comparison.
     static func reservationContent(containerID: String, ifName: String) -> String {
         trimmed(containerID) + lineBreak + ifName
     }

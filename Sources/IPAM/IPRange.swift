@@ -10,7 +10,7 @@ public struct IPRange: Sendable, Hashable, CustomStringConvertible {
 
     /// Fills in and validates a range with the reference plugin's rules (host-local 1.1.1):
     /// - the subnet must have no host bits set and at least 4 addresses (/30, /126 or larger);
-    /// - the gateway defaults to the subnet's first address + 1 and is not checked against the subnet;
+    /// - the gateway defaults to the network address + 1 and is not checked against the subnet;
     /// - rangeStart defaults to the subnet's address + 1 and must lie in the subnet;
     /// - rangeEnd defaults to the last address, minus one for IPv4 (the broadcast
     ///   address), and must lie in the subnet at or after rangeStart.
