@@ -10,7 +10,7 @@ extension Orchestrator {
     /// made by this call (and the failed one) are detached in reverse order
     /// and an `AttachError` is thrown. Plans whose interface the record
     /// already has are skipped, so reconcile can complete a partial record.
-    /// The caller holds the sandbox's serializer slot.
+    /// The caller owns the sandbox's serializer slot.
     func attach(_ plans: [PlannedAttachment], to pod: PodSandbox, netnsPath: String,
                 deadline: ContinuousClock.Instant, rollbackBudget: Duration, log: Logger) async throws -> SandboxRecord {
         let reference = Self.reference(pod)
@@ -102,8 +102,8 @@ extension Orchestrator {
     /// Detaches everything the sandbox's record holds, in reverse order,
     /// continuing past failures. Keeps the failed attachments in the record
     /// for reconcile. With `removeRecord`, deletes the record once nothing
-    /// is left; otherwise keeps it marked stopped. Never throws: failures are
-    /// logged and counted. Returns the number of failures.
+    /// is left; otherwise keeps it marked stopped. Failures are logged and
+    /// counted, not thrown. Returns the number of failures.
     func detachRecorded(sandboxID: String, removeRecord: Bool, log: Logger) async -> Int {
         let record: SandboxRecord
         do {

@@ -3,10 +3,10 @@ import HydraLog
 import NRIWire
 
 extension Orchestrator {
-    /// Brings the records in line with the runtime's pods: records of
-    /// sandboxes the runtime no longer knows are detached and deleted, intent
-    /// entries left by an interrupted attach are detached and cleared, and
-    /// running pods missing planned networks get them attached (or, with
+    /// Brings the records in line with the runtime's pods. Records of
+    /// sandboxes missing from the pod list are detached and deleted. Intent
+    /// entries left by an interrupted attach are detached and cleared.
+    /// Running pods missing planned networks get them attached (or, with
     /// `reconcile.attachMissing` off, a Warning Event). Unreadable record
     /// files are reported in the log and with an Event on their pod.
     /// Does nothing before the first Synchronize.
@@ -69,7 +69,8 @@ extension Orchestrator {
         }
     }
 
-    /// Decides about one record; the caller holds the sandbox's slot.
+    /// Detaches a vanished sandbox or clears an interrupted attach. The caller
+    /// owns the sandbox's serializer slot.
     private func reconcileRecord(sandboxID: String) async {
         let log = logger.with([("sandbox", sandboxID)])
         let record: SandboxRecord
@@ -106,10 +107,13 @@ extension Orchestrator {
         }
     }
 
-    /// Attaches the planned networks a running pod lacks; the caller holds
-    /// the sandbox's slot.
+    /// Attaches the planned networks a running pod lacks. The caller owns the
+    /// sandbox's serializer slot.
     private func attachMissing(to pod: PodSandbox) async {
-        guard let netnsPath = pod.networkNamespacePath else { return }
+        // NOTE: NRI's pod list carries no sandbox state, so a stopped sandbox
+        // looks like a running one. One whose namespace file is gone is
+        // skipped; one whose namespace still exists gets attached.
+        guard let netnsPath = pod.networkNamespacePath, FileManager.default.fileExists(atPath: netnsPath) else { return }
         let log = podLogger(pod)
         let record: SandboxRecord?
         do {

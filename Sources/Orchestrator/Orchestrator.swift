@@ -4,18 +4,18 @@ import HydraLog
 import NRIPlugin
 import NRIWire
 
-/// Turns pod sandbox events into attached networks: selects and resolves
-/// the pod's networks, attaches them in order through the runner with
-/// rollback on failure, keeps the per-sandbox records, detaches at stop and
-/// removal, reconciles with the runtime's pod list, and queues the pod's
+/// The handler of pod sandbox events. It selects and resolves the pod's
+/// networks and attaches them in order through the runner, rolling back on
+/// failure. It keeps the per-sandbox records, detaches at stop and removal,
+/// reconciles with the runtime's pod list, and queues the pod's
 /// network-status annotation.
 ///
 /// Operations on one sandbox are serialized; different sandboxes proceed
 /// concurrently.
 public final class Orchestrator: PodLifecycleHandler {
     /// Time a detach may take when the caller's deadline does not apply:
-    /// rollback after a failed attach (the runtime gets its error answer at
-    /// the deadline regardless), stop, remove and reconcile.
+    /// rollback after a failed attach (the host sends the runtime its error
+    /// response at the deadline regardless), stop, remove and reconcile.
     public static let detachBudget: Duration = .seconds(30)
 
     let runner: any AttachmentRunner
@@ -144,7 +144,7 @@ public final class Orchestrator: PodLifecycleHandler {
 
     public func abandoned(_ pod: PodSandbox) async {
         let log = podLogger(pod)
-        log.warning("RunPodSandbox finished after its deadline and was answered as failed; detaching its networks")
+        log.warning("RunPodSandbox finished after its deadline, so the runtime got a failure response; detaching its networks")
         await serializer.run(pod.id) {
             _ = await self.detachRecorded(sandboxID: pod.id, removeRecord: true, log: log)
             self.state.withLock { _ = $0.knownPods.removeValue(forKey: pod.id) }

@@ -1,9 +1,9 @@
-/// Why RunPodSandbox failed after selection succeeded.
+/// The error of a RunPodSandbox that failed after selection succeeded.
 public struct AttachError: Error, Sendable, CustomStringConvertible {
     /// `namespace/name` of the pod.
     public var pod: String
     public var sandboxID: String
-    /// What failed, for example `failed to attach network "a" as "net1": …`.
+    /// The failure, for example `failed to attach network "a" as "net1": …`.
     public var reason: String
     /// Detach failures during the rollback; those attachments stay in the
     /// record and reconcile retries them.

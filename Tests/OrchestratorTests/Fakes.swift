@@ -105,7 +105,7 @@ func bridgeConfig(_ name: String) -> JSONValue {
 }
 
 func makePod(id: String, namespace: String = "default", name: String = "web", labels: [String: String] = [:],
-             annotations: [String: String] = [:], netns: String? = "/var/run/netns/test", ips: [String] = ["10.0.0.5"]) -> PodSandbox {
+             annotations: [String: String] = [:], netns: String? = "/proc/self/ns/net", ips: [String] = ["10.0.0.5"]) -> PodSandbox {
     PodSandbox(id: id, name: name, uid: "uid-\(id)", namespace: namespace, labels: labels, annotations: annotations,
                namespaces: netns.map { [LinuxNamespace(type: "network", path: $0)] } ?? [], ips: ips)
 }
