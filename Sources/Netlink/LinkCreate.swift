@@ -133,7 +133,8 @@ extension NetlinkSocket {
         try addLink(link, subject: subject)
     }
 
-    /// Creates a dummy device, useful as a macvlan parent in tests.
+    /// Creates a dummy device. Needs a kernel with CONFIG_DUMMY; without it
+    /// the kernel answers "operation not supported".
     public func addDummy(name: String, namespaceFD: Int32? = nil) throws(NetlinkError) {
         guard let link = rtnl_link_alloc() else {
             throw NetlinkError(operation: "allocate", subject: "dummy \"\(name)\"", code: NLE_NOMEM)

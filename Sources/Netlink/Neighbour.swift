@@ -47,8 +47,11 @@ extension NetlinkSocket {
             nl_addr_put(dst)
         }
         rtnl_neigh_set_ifindex(neigh, index)
-        rtnl_neigh_set_family(neigh, family)
+        // libnl rejects a destination whose family differs from one already
+        // set, and an FDB entry (AF_BRIDGE) carries an IP destination, so the
+        // destination goes first.
         try check(rtnl_neigh_set_dst(neigh, dst), "set destination of neighbour", destination.description)
+        rtnl_neigh_set_family(neigh, family)
         rtnl_neigh_set_state(neigh, Int32(NUD_PERMANENT))
         if let mac, let lladdr = mac.makeNLAddress() {
             defer { nl_addr_put(lladdr) }

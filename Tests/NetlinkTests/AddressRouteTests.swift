@@ -20,7 +20,7 @@ import Testing
 @Test(.enabled(if: getuid() == 0, "needs root"))
 func addressesAddListDelete() throws {
     let ns = try TestNamespace()
-    try ns.socket.addDummy(name: "a0")
+    try ns.addLink("a0")
     let index = try ns.socket.link(named: "a0").index
     try ns.socket.setUp(index: index)
 
@@ -54,7 +54,7 @@ func addressesAddListDelete() throws {
 @Test(.enabled(if: getuid() == 0, "needs root"))
 func routesAddListDelete() throws {
     let ns = try TestNamespace()
-    try ns.socket.addDummy(name: "r0")
+    try ns.addLink("r0")
     let index = try ns.socket.link(named: "r0").index
     try ns.socket.setUp(index: index)
     try ns.socket.addAddress(IPNetwork("10.45.0.5/24")!, index: index)
@@ -70,7 +70,8 @@ func routesAddListDelete() throws {
     let kernel = ns.ipRoutes()
     let kernelDefault = kernel.first { $0["dst"] as? String == "default" }
     #expect(kernelDefault?["gateway"] as? String == "10.45.0.1")
-    #expect(kernelDefault?["protocol"] as? String == "boot")
+    // `ip -j route` leaves out "protocol" for RTPROT_BOOT, its own default.
+    #expect(kernelDefault?["protocol"] == nil)
     let kernelSubnet = kernel.first { $0["dst"] as? String == "10.46.0.0/16" }
     #expect(kernelSubnet?["dev"] as? String == "r0")
     // Sent with universe scope, as the reference plugins do, not the link scope libnl would guess.
@@ -82,6 +83,7 @@ func routesAddListDelete() throws {
     let listedDefault = listed.first { $0.isDefault }
     #expect(listedDefault?.gateway == IPAddress("10.45.0.1"))
     #expect(listedDefault?.linkIndex == index)
+    #expect(listedDefault?.proto == 3)  // RTPROT_BOOT
     #expect(listed.contains { $0.destination == IPNetwork("10.47.0.0/16")! && $0.onLink })
 
     do {
@@ -98,7 +100,7 @@ func routesAddListDelete() throws {
 @Test(.enabled(if: getuid() == 0, "needs root"))
 func ipv6DefaultRoute() throws {
     let ns = try TestNamespace()
-    try ns.socket.addDummy(name: "r6")
+    try ns.addLink("r6")
     let index = try ns.socket.link(named: "r6").index
     try ns.socket.setUp(index: index)
     try ns.namespace.run { try Sysctl.write("net/ipv6/conf/r6/accept_dad", "0") }
@@ -112,7 +114,7 @@ func ipv6DefaultRoute() throws {
 @Test(.enabled(if: getuid() == 0, "needs root"))
 func permanentNeighbour() throws {
     let ns = try TestNamespace()
-    try ns.socket.addDummy(name: "n0")
+    try ns.addLink("n0")
     let index = try ns.socket.link(named: "n0").index
     try ns.socket.setUp(index: index)
 

@@ -43,7 +43,7 @@ func vethPeerCreatedInOtherNamespace() throws {
 func vethPeerNameTakenFailsWithoutLeftovers() throws {
     let host = try TestNamespace()
     let pod = try TestNamespace()
-    try pod.socket.addDummy(name: "net1")
+    try pod.addLink("net1")
 
     do {
         try host.socket.addVethPair(name: "vhost1", peerName: "net1", peerNamespaceFD: pod.namespace.fileDescriptor)
@@ -52,13 +52,13 @@ func vethPeerNameTakenFailsWithoutLeftovers() throws {
         #expect(error.isAlreadyExists)
     }
     #expect(try host.socket.linkIfPresent(named: "vhost1") == nil)
-    #expect(try pod.socket.link(named: "net1").kind == "dummy")
+    #expect(try pod.socket.link(named: "net1").kind == "veth")
 }
 
 @Test(.enabled(if: getuid() == 0, "needs root"))
 func linkSettingsReachKernel() throws {
     let ns = try TestNamespace()
-    try ns.socket.addDummy(name: "d0")
+    try ns.addLink("d0")
     let index = try ns.socket.link(named: "d0").index
     let mac = MACAddress("02:00:00:aa:bb:cc")!
 
@@ -92,56 +92,69 @@ func linkSettingsReachKernel() throws {
 func moveLinkToNamespace() throws {
     let first = try TestNamespace()
     let second = try TestNamespace()
-    try first.socket.addDummy(name: "mv0")
+    try first.addLink("mv0")
     let index = try first.socket.link(named: "mv0").index
 
     try first.socket.moveToNamespace(index: index, namespaceFD: second.namespace.fileDescriptor)
 
     #expect(try first.socket.linkIfPresent(named: "mv0") == nil)
-    #expect(try second.socket.link(named: "mv0").kind == "dummy")
+    #expect(try second.socket.link(named: "mv0").kind == "veth")
 }
 
 @Test(.enabled(if: getuid() == 0, "needs root"))
-func bridgePortHairpinAndVLAN() throws {
+func bridgePortHairpin() throws {
     let ns = try TestNamespace()
-    try ns.socket.addBridge(name: "br0", mtu: 1450, vlanFiltering: true)
-    try ns.socket.addVethPair(name: "p0", peerName: "p0peer", peerNamespaceFD: nil)
+    try ns.socket.addBridge(name: "br0", mtu: 1450)
+    try ns.addLink("p0")
     let bridge = try ns.socket.link(named: "br0")
     let port = try ns.socket.link(named: "p0")
     #expect(bridge.kind == "bridge")
     #expect(bridge.mtu == 1450)
-    let bridgeData = (ns.ipLink("br0")?["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any]
-    #expect(bridgeData?["vlan_filtering"] as? Int == 1)
 
     try ns.socket.setMaster(index: port.index, masterIndex: bridge.index)
     try ns.socket.setHairpin(portIndex: port.index, true)
-    try ns.socket.addBridgeVLAN(portIndex: port.index, vid: 42, pvid: true, untagged: true)
-
     #expect(try ns.socket.link(index: port.index).masterIndex == bridge.index)
     let portData = (ns.ipLink("p0")?["linkinfo"] as? [String: Any])?["info_slave_data"] as? [String: Any]
     #expect(portData?["hairpin"] as? Bool == true)
 
+    try ns.socket.setHairpin(portIndex: port.index, false)
+    let portAfter = (ns.ipLink("p0")?["linkinfo"] as? [String: Any])?["info_slave_data"] as? [String: Any]
+    #expect(portAfter?["hairpin"] as? Bool == false)
+
+    try ns.socket.setMaster(index: port.index, masterIndex: 0)
+    #expect(try ns.socket.link(index: port.index).masterIndex == 0)
+}
+
+@Test(.enabled(if: getuid() == 0 && TestNamespace.kernelHasBridgeVLANFiltering,
+               "needs root and a kernel with bridge VLAN filtering"))
+func bridgePortVLAN() throws {
+    let ns = try TestNamespace()
+    try ns.socket.addBridge(name: "br0", vlanFiltering: true)
+    try ns.addLink("p0")
+    let bridge = try ns.socket.link(named: "br0")
+    let port = try ns.socket.link(named: "p0")
+    let bridgeData = (ns.ipLink("br0")?["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any]
+    #expect(bridgeData?["vlan_filtering"] as? Int == 1)
+
+    try ns.socket.setMaster(index: port.index, masterIndex: bridge.index)
+    try ns.socket.addBridgeVLAN(portIndex: port.index, vid: 42, pvid: true, untagged: true)
     let vlans = jsonArray(try runCommand("/usr/sbin/bridge", ["-n", ns.name, "-j", "vlan", "show", "dev", "p0"]))
     let entries = vlans.first?["vlans"] as? [[String: Any]] ?? []
-    let vlan42 = entries.first { $0["vlan"] as? Int == 42 }
-    let flags42 = vlan42?["flags"] as? [String] ?? []
+    let flags42 = entries.first { $0["vlan"] as? Int == 42 }?["flags"] as? [String] ?? []
     #expect(flags42.contains("PVID"))
     #expect(flags42.contains("Egress Untagged"))
 
     try ns.socket.deleteBridgeVLAN(portIndex: port.index, vid: 42)
-    try ns.socket.setHairpin(portIndex: port.index, false)
     let after = jsonArray(try runCommand("/usr/sbin/bridge", ["-n", ns.name, "-j", "vlan", "show", "dev", "p0"]))
     let remaining = (after.first?["vlans"] as? [[String: Any]] ?? []).compactMap { $0["vlan"] as? Int }
     #expect(!remaining.contains(42))
-    let portAfter = (ns.ipLink("p0")?["linkinfo"] as? [String: Any])?["info_slave_data"] as? [String: Any]
-    #expect(portAfter?["hairpin"] as? Bool == false)
 }
 
 @Test(.enabled(if: getuid() == 0, "needs root"))
 func macvlanCreatedInOtherNamespace() throws {
     let host = try TestNamespace()
     let pod = try TestNamespace()
-    try host.socket.addDummy(name: "parent0")
+    try host.addLink("parent0")
     let parent = try host.socket.link(named: "parent0")
 
     try host.socket.addMacvlan(name: "net1", parentIndex: parent.index, mode: .vepa, mtu: 1300,

@@ -76,3 +76,18 @@ final class TestNamespace {
 func uniqueLinkName(_ prefix: String) -> String {
     "\(prefix)\(String(UInt32.random(in: 0...0xFFFFFF), radix: 16))"
 }
+
+extension TestNamespace {
+    /// Creates a link named `name` for tests that need any device: a veth
+    /// whose peer `<name>p` stays in the same namespace. (Dummy devices need
+    /// CONFIG_DUMMY, which not every test kernel has.)
+    func addLink(_ name: String) throws {
+        try socket.addVethPair(name: name, peerName: name + "p", peerNamespaceFD: nil)
+    }
+
+    /// Returns true when the kernel supports bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING).
+    static let kernelHasBridgeVLANFiltering: Bool = {
+        guard let probe = try? TestNamespace() else { return false }
+        return (try? probe.socket.addBridge(name: "vlanprobe", vlanFiltering: true)) != nil
+    }()
+}
