@@ -62,13 +62,16 @@ final class FakeRunner: AttachmentRunner, @unchecked Sendable {
 struct FakeDefinitions: NetworkDefinitionSource {
     var items: [String: NetworkAttachmentDefinition] = [:]
     var failure: String?
+    var delay: Duration = .zero
 
-    init(_ definitions: [NetworkAttachmentDefinition] = [], failure: String? = nil) {
+    init(_ definitions: [NetworkAttachmentDefinition] = [], failure: String? = nil, delay: Duration = .zero) {
         for definition in definitions { items["\(definition.namespace)/\(definition.name)"] = definition }
         self.failure = failure
+        self.delay = delay
     }
 
     func networkAttachmentDefinition(namespace: String, name: String) async throws -> NetworkAttachmentDefinition? {
+        if delay > .zero { try await Task.sleep(for: delay) }
         if let failure { throw FakeFailure(description: failure) }
         return items["\(namespace)/\(name)"]
     }

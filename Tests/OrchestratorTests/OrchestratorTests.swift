@@ -220,6 +220,37 @@ struct Harness {
         #expect(harness.orchestrator.counters.intentsCleaned == 1)
     }
 
+    @Test func crashMidAttachOfVanishedPod() async throws {
+        let harness = Harness()
+        defer { harness.directory.remove() }
+        let pod = makePod(id: "v1")
+        try await harness.orchestrator.runPodSandbox(pod, deadline: farDeadline)
+        var record = try #require(try harness.store.load(sandboxID: "v1"))
+        let crashed = record.attachments.removeLast()
+        record.intent = AttachmentRecord(request: crashed.request)
+        try harness.store.save(record)
+        let before = harness.runner.calls.current.count
+
+        await harness.orchestrator.synchronize(pods: [])
+        let calls = Array(harness.runner.calls.current.dropFirst(before))
+        #expect(calls == ["detach v1 c net3 intent", "detach v1 b net2 attached", "detach v1 a net1 attached"])
+        #expect(try harness.store.load(sandboxID: "v1") == nil)
+    }
+
+    @Test func removeTouchesOnlyItsSandbox() async throws {
+        let harness = Harness()
+        defer { harness.directory.remove() }
+        try await harness.orchestrator.runPodSandbox(makePod(id: "keep"), deadline: farDeadline)
+        try await harness.orchestrator.runPodSandbox(makePod(id: "drop"), deadline: farDeadline)
+        let before = harness.runner.calls.current.count
+
+        await harness.orchestrator.removePodSandbox(makePod(id: "drop"), deadline: farDeadline)
+        let calls = harness.runner.calls.current.dropFirst(before)
+        #expect(calls.allSatisfy { $0.hasPrefix("detach drop ") })
+        #expect(calls.count == 3)
+        #expect(try harness.store.load(sandboxID: "keep")?.attachments.count == 3)
+    }
+
     @Test func reconcileDetachesVanishedSandboxes() async throws {
         let harness = Harness()
         defer { harness.directory.remove() }
@@ -315,6 +346,29 @@ struct Harness {
         }
         #expect(harness.runner.running.current.max > 1)
         #expect(try harness.store.loadAll().records.count == 4)
+    }
+
+    @Test func defaultEntryFromInspector() async throws {
+        struct FakeInspector: DefaultInterfaceInspector {
+            func inspect(netnsPath: String, interface: String) async throws -> (ips: [String], mac: String?) {
+                (["10.0.0.9/24"], "02:00:00:00:00:99")
+            }
+        }
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var configuration = HydraConfiguration()
+        configuration.stateDir = directory.path
+        configuration.networks = [Harness.threeNetworks[0]]
+        let publisher = RecordingPublisher()
+        let orchestrator = Orchestrator(configuration: configuration, runner: FakeRunner(), publisher: publisher,
+                                        inspector: FakeInspector())
+        try await orchestrator.runPodSandbox(makePod(id: "old-runtime", ips: []), deadline: farDeadline)
+        for _ in 0..<200 where publisher.patches.current.isEmpty {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let status = try #require(publisher.patches.current.first?.1["k8s.v1.cni.cncf.io/network-status"])
+        let first = try #require(try JSONValue(parsing: status)[0])
+        #expect(first == ["name": "default", "interface": "eth0", "ips": ["10.0.0.9"], "mac": "02:00:00:00:00:99", "default": true])
     }
 
     @Test func configureReplacesConfiguration() async throws {

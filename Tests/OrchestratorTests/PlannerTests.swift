@@ -108,6 +108,26 @@ import Testing
         #expect(unreachable.problems.first?.message.contains("API server unavailable") == true)
     }
 
+    @Test func slowLookupTimesOut() async throws {
+        var config = configuration()
+        config.kubernetes.lookupTimeoutMilliseconds = 50
+        let slow = FakeDefinitions(definitions.items.values.map { $0 }, delay: .seconds(5))
+        let planner = AttachmentPlanner(configuration: config, definitions: slow)
+        let started = ContinuousClock.now
+        let error = await #expect(throws: SelectionError.self) {
+            _ = try await planner.explain(namespace: "team-a", labels: [:], annotation: "macvlan-conf")
+        }
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(error?.problems.first?.message.hasPrefix("timed out after 50 ms looking up NetworkAttachmentDefinition \"team-a/macvlan-conf\"") == true)
+    }
+
+    @Test func explainMatchesPlan() async throws {
+        let planner = AttachmentPlanner(configuration: configuration(), definitions: definitions)
+        let plans = try await planner.explain(namespace: "team-a", labels: ["fast": "yes"], annotation: "macvlan-conf")
+        #expect(plans.map(\.statusName) == ["everywhere", "labelled", "team-a/macvlan-conf"])
+        #expect(plans.map(\.interface) == ["hydra", "net1", "net2"])
+    }
+
     @Test func isolationAppliesToBothForms() async throws {
         let isolation = IsolationSettings(enabled: true, allowedNamespaces: [])
         let short = try #require(await failure("shared/sriov", isolation: isolation))

@@ -129,8 +129,13 @@ public struct AttachmentPlanner: Sendable {
     {
         guard let definitions else { return nil }
         let found: NetworkAttachmentDefinition?
+        let timeout = configuration.kubernetes.lookupTimeoutMilliseconds
         do {
-            found = try await definitions.networkAttachmentDefinition(namespace: namespace, name: name)
+            found = try await Self.withTimeout(milliseconds: timeout) {
+                try await definitions.networkAttachmentDefinition(namespace: namespace, name: name)
+            }
+        } catch is LookupTimeout {
+            throw ResolutionFailure(text: "timed out after \(timeout) ms looking up NetworkAttachmentDefinition \"\(namespace)/\(name)\"; the API server may be unreachable")
         } catch {
             throw ResolutionFailure(text: "failed to look up NetworkAttachmentDefinition \"\(namespace)/\(name)\": \(error)")
         }
@@ -149,6 +154,35 @@ public struct AttachmentPlanner: Sendable {
         }
         if config["name"] == nil { config["name"] = .string(found.name) }
         return (found.namespace, found.name, config)
+    }
+
+    private struct LookupTimeout: Error {}
+
+    /// Runs `body`, giving up after `milliseconds` with `LookupTimeout`. The
+    /// cache is expected to bound its own wait; this keeps a slow
+    /// implementation from holding up the runtime.
+    private static func withTimeout<T: Sendable>(milliseconds: Int, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(milliseconds))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw LookupTimeout() }
+            return value
+        }
+    }
+
+    /// Returns the attachments a pod in `namespace` with `labels` and the
+    /// selection annotation `annotation` (nil when absent) would get, or
+    /// throws the `SelectionError` RunPodSandbox would fail with. The
+    /// `hydra explain` command calls this.
+    public func explain(namespace: String, name: String = "(explain)", labels: [String: String],
+                        annotation: String?, hostNetwork: Bool = false) async throws -> [PlannedAttachment] {
+        let annotations = annotation.map { [configuration.annotations.selection: $0] } ?? [:]
+        return try await plan(namespace: namespace, name: name, labels: labels, annotations: annotations,
+                              hasNetworkNamespace: !hostNetwork)
     }
 
     /// Merges `cni-args` into `args.cni` of a single plugin, or of every
