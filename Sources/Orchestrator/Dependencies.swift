@@ -15,7 +15,7 @@ public struct NetworkAttachmentDefinition: Sendable, Equatable {
     }
 }
 
-/// Looks up NetworkAttachmentDefinitions. The implementation answers from a
+/// A lookup of NetworkAttachmentDefinitions. The implementation reads a
 /// cache and bounds any wait itself, because the attach path calls it while
 /// the runtime waits.
 public protocol NetworkDefinitionSource: Sendable {

@@ -15,7 +15,7 @@ public struct ConfigurationProblem: Sendable, Equatable, CustomStringConvertible
 
 /// A configuration that Hydra rejects, with every problem found in it.
 public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// Where the configuration came from: a file path or `NRI Configure`.
+    /// The configuration's origin: a file path or `from NRI Configure`.
     public var source: String
     public var problems: [ConfigurationProblem]
 

@@ -19,13 +19,13 @@ public struct HydraConfiguration: Sendable, Equatable {
 
     public init() {}
 
-    /// The local network definition named `name`, if any.
+    /// Returns the local network definition named `name`, if any.
     public func network(named name: String) -> NetworkDefinition? {
         networks.first { $0.name == name }
     }
 }
 
-/// How Hydra reaches the runtime's NRI socket and registers there.
+/// The NRI socket Hydra connects to and the name and index it registers with.
 public struct NRISettings: Sendable, Equatable {
     public var socket = "/var/run/nri/nri.sock"
     public var pluginName = "hydra"
@@ -34,7 +34,7 @@ public struct NRISettings: Sendable, Equatable {
     public init() {}
 }
 
-/// Which backend libraries the host loads at start-up.
+/// The backend libraries the host loads at start-up.
 public struct BackendSettings: Sendable, Equatable {
     /// Directory searched for `libhydra-backend-<name>.so`.
     public var dir = "/usr/lib/hydra/backends"
@@ -145,7 +145,7 @@ public struct KubernetesSettings: Sendable, Equatable {
     public var tokenFile = ""
     /// CA bundle for the server certificate; empty means the service account CA.
     public var caFile = ""
-    /// Longest time the attach path waits for a NetworkAttachmentDefinition
+    /// Maximum time the attach path waits for a NetworkAttachmentDefinition
     /// missing from the cache, in milliseconds.
     public var lookupTimeoutMilliseconds = 250
     public init() {}

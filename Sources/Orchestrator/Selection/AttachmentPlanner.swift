@@ -1,7 +1,7 @@
 import CNI
 import Foundation
 
-/// The error that fails a pod's RunPodSandbox because of what it asks for:
+/// The error that fails a pod's RunPodSandbox because of its network request:
 /// one message naming the pod, each offending element and what is wrong.
 public struct SelectionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `namespace/name` of the pod.
@@ -32,7 +32,7 @@ public struct AttachmentPlanner: Sendable {
 
     /// Returns the attachments for a pod, or throws a `SelectionError`.
     ///
-    /// A pod without a network namespace (host network) that asks for
+    /// A pod without a network namespace (host network) that requests
     /// networks in its annotation fails. Default rules never apply to such a
     /// pod, so a rule for every namespace does not fail host-network pods.
     public func plan(namespace: String, name: String, labels: [String: String],

@@ -6,7 +6,7 @@ import Glibc
 /// Each returns nil for a valid value, or the reason it is invalid, written
 /// to follow `"<value>" is not a valid <thing>: `.
 enum NameRules {
-    /// The kernel's rule for interface names (`dev_valid_name` in
+    /// Checks an interface name against the kernel's rule (`dev_valid_name` in
     /// net/core/dev.c): 1 to 15 bytes, not `.` or `..`, no `/`, `:` or whitespace.
     static func interfaceNameProblem(_ name: String) -> String? {
         let rule = "at most 15 characters, no '/', ':' or whitespace"
@@ -17,7 +17,7 @@ enum NameRules {
         return nil
     }
 
-    /// A Kubernetes namespace: a DNS-1123 label (lower-case letters, digits
+    /// Checks a Kubernetes namespace: a DNS-1123 label (lower-case letters, digits
     /// and '-', starting and ending with a letter or digit, at most 63 characters).
     static func namespaceProblem(_ name: String) -> String? {
         let rule = "expected a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)"
@@ -25,7 +25,7 @@ enum NameRules {
         return isDNSLabel(Substring(name)) ? nil : rule
     }
 
-    /// A network or NetworkAttachmentDefinition name: a DNS-1123 subdomain
+    /// Checks a network or NetworkAttachmentDefinition name: a DNS-1123 subdomain
     /// (dot-separated DNS-1123 labels, at most 253 characters).
     static func networkNameProblem(_ name: String) -> String? {
         let rule = "expected a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)"

@@ -1,6 +1,6 @@
 import CNI
 
-/// One network a pod asks for in its selection annotation, in the Network
+/// One network a pod requests in its selection annotation, in the Network
 /// Plumbing Working Group's "Kubernetes Network Custom Resource Definition
 /// De-facto Standard" (v1.2, section 4.1.2.1). The short form
 /// `[namespace/]name[@interface]` sets only the first three fields.

@@ -15,7 +15,7 @@ public struct PlannedAttachment: Sendable, Equatable {
     public var runtimeConfig: [String: JSONValue]
     /// Gateways for the pod's default route; empty leaves routes alone.
     public var defaultRoute: [String]
-    /// Why the pod gets this network.
+    /// The reason the pod gets this network.
     public var origin: Origin
 
     public enum Origin: Sendable, Equatable {

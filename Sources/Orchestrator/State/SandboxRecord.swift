@@ -1,6 +1,6 @@
 import CNI
 
-/// What Hydra attached to one sandbox, stored in one file per sandbox.
+/// The record of one sandbox's attachments, stored in one file per sandbox.
 public struct SandboxRecord: Sendable, Equatable {
     public var sandboxID: String
     public var pod: PodReference

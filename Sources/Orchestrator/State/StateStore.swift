@@ -104,7 +104,7 @@ public struct StateStore: Sendable {
         return (records, unreadable)
     }
 
-    /// The files moved aside so far, for reporting.
+    /// Lists the files moved aside so far, for reporting.
     public func unreadableFiles() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: unreadableDirectory)) ?? []
         return names.sorted().map { "\(unreadableDirectory)/\($0)" }

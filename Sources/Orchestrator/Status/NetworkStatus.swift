@@ -77,19 +77,19 @@ public enum NetworkStatus {
         }
     }
 
-    /// The default network's entry, from the pod's IPs (or those read from
-    /// its default interface).
+    /// Builds the default network's entry from the pod's IPs (or those read
+    /// from its default interface).
     public static func defaultEntry(name: String, interface: String, ips: [String], mac: String?) -> NetworkStatusEntry {
         NetworkStatusEntry(name: name, interface: interface, ips: ips.map(stripPrefix), mac: mac, isDefault: true)
     }
 
-    /// The network-status list as JSON text: the default entry first, then
-    /// the attachments in attach order.
+    /// Encodes a network-status list as compact JSON text with sorted keys.
     public static func json(_ entries: [NetworkStatusEntry]) -> String {
         JSONValue.array(entries.map(\.jsonValue)).encodedString(sortedKeys: true)
     }
 
-    /// The annotations to merge into the pod: the network-status list under
+    /// Builds the annotations to merge into the pod: the network-status list
+    /// (default entry first, then attachments in attach order) under
     /// `settings.status` and, with `settings.perNetworkResults`, each
     /// network's CNI result under `hydra.clusternet.io.<network>`.
     public static func annotations(for record: SandboxRecord, defaultEntry: NetworkStatusEntry?,
