@@ -137,11 +137,37 @@ public struct HostLocalIPAM: Sendable {
         }
     }
 
+    /// Releases every address of this network whose attachment is not in
+    /// `liveAttachments`, for a backend's garbage collection after a crash or a
+    /// missed DEL. Returns the released addresses.
+    ///
+    /// NOTE: the reference host-local 1.1.1 has no GC command. This removes
+    /// addresses that the reference plugin reserved in the same directory too,
+    /// so pass every live attachment of the network, not only Hydra's.
+    @discardableResult
+    public func releaseAll(except liveAttachments: Set<HostLocalAttachment>) throws -> [IPAddress] {
+        let store = try HostLocalStore(directory: config.networkDirectory)
+        return try store.withLock {
+            store.releaseAll(except: liveAttachments)
+        }
+    }
+
     /// Returns the addresses currently reserved by the attachment.
     public func reservedAddresses(containerID: String, ifName: String) throws -> [IPAddress] {
         let store = try HostLocalStore(directory: config.networkDirectory)
         return try store.withLock {
             store.addresses(containerID: containerID, ifName: ifName)
         }
+    }
+}
+
+/// A container ID and interface name pair, the key of a host-local reservation.
+public struct HostLocalAttachment: Sendable, Hashable {
+    public var containerID: String
+    public var ifName: String
+
+    public init(containerID: String, ifName: String) {
+        self.containerID = containerID
+        self.ifName = ifName
     }
 }

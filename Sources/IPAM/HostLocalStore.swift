@@ -122,6 +122,26 @@ struct HostLocalStore: Sendable {
         unlink(path)
     }
 
+    /// Removes the reservation files of every attachment not in `keep`, given
+    /// as (container ID, interface name) pairs. A legacy file, which holds only
+    /// a container ID, is kept when any kept attachment has that ID. Files whose
+    /// names are not addresses (the lock, last_reserved_ip.N) are never touched.
+    /// Returns the released addresses.
+    func releaseAll(except keep: Set<HostLocalAttachment>) -> [IPAddress] {
+        let keptContents = Set(keep.map { Self.reservationContent(containerID: $0.containerID, ifName: $0.ifName) })
+        let keptIDs = Set(keep.map { Self.trimmed($0.containerID) })
+        var released: [IPAddress] = []
+        for (path, content) in walkFiles() {
+            guard let address = IPAddress(String(path.split(separator: "/").last ?? "")) else { continue }
+            let isLegacy = !content.contains(Self.lineBreak)
+            let kept = isLegacy ? keptIDs.contains(content) : keptContents.contains(content)
+            if !kept && unlink(path) == 0 {
+                released.append(address)
+            }
+        }
+        return released
+    }
+
     // MARK: Files
 
     /// Returns the file content of a reservation, trimmed like Go's strings.TrimSpace for comparison.

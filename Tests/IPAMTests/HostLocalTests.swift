@@ -209,6 +209,23 @@ import Testing
             == "host-local: Failed to find address added by container old-id")
     }
 
+    @Test func releaseAllKeepsOnlyLiveAttachments() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let ipam = try HostLocalIPAM(networkConfig: hostLocalConfig(
+            name: "gc", dataDir: directory.path, ipam: ["subnet": "10.99.14.0/24"]))
+        _ = try ipam.allocate(containerID: "live", ifName: "eth0")
+        _ = try ipam.allocate(containerID: "live", ifName: "eth1")
+        _ = try ipam.allocate(containerID: "dead", ifName: "eth0")
+        FileManager.default.createFile(atPath: directory.path + "/gc/10.99.14.100", contents: Data("live".utf8))
+        FileManager.default.createFile(atPath: directory.path + "/gc/10.99.14.101", contents: Data("gone".utf8))
+
+        let released = try ipam.releaseAll(except: [HostLocalAttachment(containerID: "live", ifName: "eth0")])
+
+        #expect(Set(released.map(\.description)) == ["10.99.14.3", "10.99.14.4", "10.99.14.101"])
+        #expect(directory.files(in: "gc") == ["10.99.14.100", "10.99.14.2", "last_reserved_ip.0", "lock"])
+    }
+
     @Test func resultUsesConfigurationVersionAndResolvConf() throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanUp() }
