@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "Netns", dependencies: ["CLinux"]),
         .target(name: "Netlink", dependencies: ["CNetlink", "CLinux"]),
         // Shared pod-interface steps of the native backends (addresses, routes, masquerade).
-        .target(name: "NetworkSetup", dependencies: ["CNI", "Netlink", "Netns", "IPAM", "BackendSDK"]),
+        .target(name: "NetworkSetup", dependencies: ["CNI", "CLinux", "Netlink", "Netns", "IPAM", "BackendSDK"]),
         .target(name: "IPAM", dependencies: ["CNI", "CLinux"]),
         .target(name: "BackendSDK", dependencies: ["BackendAPI", "CNI"]),
         .target(name: "BackendHost", dependencies: ["BackendAPI", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),
@@ -59,11 +59,16 @@ let package = Package(
         // In-memory Kubernetes API server for tests and the demo.
         .target(name: "FakeAPIServerKit"),
         .target(name: "Orchestrator", dependencies: ["NRIPlugin", "NRIWire", "CNI", "HydraLog"]),
+        // Runs a network's plugin list over native backends and the CNI executor.
+        .target(name: "Attachments", dependencies: [
+            "Orchestrator", "BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog",
+        ]),
 
         // MARK: Executables
 
         .executableTarget(name: "Host", dependencies: [
             "NRIPlugin", "NRIWire", "HydraLog", "BackendHost", "CNI", "CNIExec",
+            "Orchestrator", "Attachments", "Kubernetes",
         ]),
         .executableTarget(name: "NRISim", dependencies: ["NRIRuntimeSim", "NRIWire", "HydraLog"]),
         .executableTarget(name: "FakeAPIServer", dependencies: ["FakeAPIServerKit"]),
@@ -93,8 +98,9 @@ let package = Package(
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "FakeAPIServerKit", "HydraLog"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "NRIWire", "CNI", "HydraLog"]),
         .testTarget(name: "NetnsTests", dependencies: ["Netns", "CLinux"]),
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Netns"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Netns", "NetworkSetup"]),
         .testTarget(name: "CNIExecTests", dependencies: ["CNIExec", "CNI"]),
+        .testTarget(name: "BackendHostTests", dependencies: ["BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
     ],

@@ -1,1 +1,49 @@
-print("hydra")
+// hydra: the NRI plugin that attaches extra network interfaces to pods.
+import Foundation
+
+let usage = """
+usage: hydra COMMAND [options]
+
+commands:
+  run              serve the runtime's NRI socket (the daemon)
+  explain          show which networks a pod would get
+  backend check    run the conformance checks on a backend library
+  version          print the version
+
+Run `hydra COMMAND --help` for the options of a command.
+"""
+
+/// The version printed by `hydra version`.
+let hydraVersion = "0.1.0"
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+guard let command = arguments.first else {
+    printError(usage)
+    exit(2)
+}
+arguments.removeFirst()
+
+let status: Int32
+switch command {
+case "run":
+    status = await RunCommand.run(arguments: arguments)
+case "explain":
+    status = await ExplainCommand.run(arguments: arguments)
+case "backend":
+    if arguments.first == "check" {
+        status = BackendCheckCommand.run(arguments: Array(arguments.dropFirst()))
+    } else {
+        printError("usage: hydra backend check PATH.so [--config JSON|@FILE] [--network-config JSON|@FILE]")
+        status = 2
+    }
+case "version", "--version":
+    print("hydra \(hydraVersion)")
+    status = 0
+case "-h", "--help", "help":
+    print(usage)
+    status = 0
+default:
+    printError("unknown command \"\(command)\"\n\(usage)")
+    status = 2
+}
+exit(status)
