@@ -5,6 +5,10 @@
  * static "address" (CIDR) and "mtu", and sets it up; detach deletes it;
  * check verifies it; gc deletes interfaces of attachments not listed.
  *
+ * "kind" picks another link type that needs no lower device ("bridge" or
+ * "ifb") for kernels built without the dummy driver (CONFIG_DUMMY), where
+ * creating a dummy link fails with "Unknown device type".
+ *
  * JSON comes from libjansson, netlink from libnl-route-3. Namespace work runs
  * on a thread this backend creates for each call: the thread enters the pod
  * namespace with setns(2) and exits afterwards, so no host thread ever
@@ -12,7 +16,7 @@
  *
  * Network configuration:
  *   {"cniVersion":"1.0.0","name":"n","type":"dummy",
- *    "address":"10.10.0.5/24","mtu":1400}
+ *    "address":"10.10.0.5/24","mtu":1400,"kind":"dummy"}
  *
  * Error codes of its own are in dummy_backend.h.
  */
@@ -100,6 +104,7 @@ struct dummy_request {
     const char *if_name;
     const char *cni_version;
     const char *address; /* optional CIDR */
+    const char *kind;    /* link type, "dummy" unless the config says otherwise */
     int mtu;             /* 0 when not set */
 };
 
@@ -141,6 +146,13 @@ static uint32_t parse_request(const char *request_json, struct dummy_request *re
     request->address = string_field(config, "address");
     if (json_object_get(config, "address") && !request->address)
         return fail(error_message, HYDRA_ERR_INVALID_NETWORK_CONFIG, "invalid config: \"address\" must be a CIDR string");
+    request->kind = string_field(config, "kind");
+    if (!request->kind)
+        request->kind = "dummy";
+    if (strcmp(request->kind, "dummy") != 0 && strcmp(request->kind, "bridge") != 0
+        && strcmp(request->kind, "ifb") != 0)
+        return fail(error_message, HYDRA_ERR_INVALID_NETWORK_CONFIG,
+                    "invalid config: \"kind\" \"%s\" must be \"dummy\", \"bridge\" or \"ifb\"", request->kind);
     if (json_object_get(config, "mtu")) {
         json_int_t mtu = json_integer_value(json_object_get(config, "mtu"));
         if (!json_is_integer(json_object_get(config, "mtu")) || mtu < 68 || mtu > 65535)
@@ -160,6 +172,7 @@ struct namespace_job {
     const char *netns;
     const char *if_name;
     const char *address;
+    const char *kind;
     int mtu;
     /* Outputs. */
     uint32_t code;
@@ -180,14 +193,15 @@ static void create_link(struct namespace_job *job, struct nl_sock *sock)
     struct nl_addr *local = NULL;
     int error;
 
-    rtnl_link_set_type(link, "dummy");
+    rtnl_link_set_type(link, job->kind);
     rtnl_link_set_name(link, job->if_name);
     if (job->mtu)
         rtnl_link_set_mtu(link, (unsigned int)job->mtu);
     error = rtnl_link_add(sock, link, NLM_F_CREATE | NLM_F_EXCL);
     rtnl_link_put(link);
     if (error < 0) {
-        job_fail(job, DUMMY_ERR_NETLINK, "failed to create dummy interface", error);
+        job->code = fail(&job->error_message, DUMMY_ERR_NETLINK, "failed to create %s interface \"%s\" in %s: %s",
+                         job->kind, job->if_name, job->netns, nl_geterror(error));
         return;
     }
 
@@ -262,9 +276,9 @@ static void verify_link(struct namespace_job *job, struct nl_sock *sock)
         job_fail(job, DUMMY_ERR_NETLINK, "interface not found:", error);
         return;
     }
-    if (!rtnl_link_get_type(link) || strcmp(rtnl_link_get_type(link), "dummy") != 0) {
-        job->code = fail(&job->error_message, DUMMY_ERR_NETLINK, "interface \"%s\" in %s is not a dummy interface",
-                         job->if_name, job->netns);
+    if (!rtnl_link_get_type(link) || strcmp(rtnl_link_get_type(link), job->kind) != 0) {
+        job->code = fail(&job->error_message, DUMMY_ERR_NETLINK, "interface \"%s\" in %s is not a %s interface",
+                         job->if_name, job->netns, job->kind);
         rtnl_link_put(link);
         return;
     }
@@ -420,6 +434,7 @@ static uint32_t dummy_attach(void *instance, const char *request_json, int64_t d
     job.netns = request.netns;
     job.if_name = request.if_name;
     job.address = request.address;
+    job.kind = request.kind;
     job.mtu = request.mtu;
     code = run_in_namespace(&job, error_message);
     if (code != HYDRA_OK)
@@ -438,8 +453,8 @@ static uint32_t dummy_attach(void *instance, const char *request_json, int64_t d
                               json_pack("{s:s, s:i}", "address", request.address, "interface", 0));
     *result_json = json_dumps(result, JSON_COMPACT);
     json_decref(result);
-    log_line(backend, HYDRA_LOG_INFO, request.sandbox_id, "created dummy interface %s in %s",
-             request.if_name, request.netns);
+    log_line(backend, HYDRA_LOG_INFO, request.sandbox_id, "created %s interface %s in %s",
+             request.kind, request.if_name, request.netns);
 out:
     json_decref(request.root);
     return code;
@@ -493,6 +508,7 @@ static uint32_t dummy_check(void *instance, const char *request_json, int64_t de
         job.netns = request.netns;
         job.if_name = request.if_name;
         job.address = request.address;
+        job.kind = request.kind;
         code = run_in_namespace(&job, error_message);
     }
     json_decref(request.root);

@@ -6,7 +6,9 @@ import Netns
 /// A Swift backend for the tests of the loader and of `hydra backend check`.
 /// It serves type `swifttest`: attach creates a dummy interface named
 /// `ifName` in the pod namespace with the config's optional `address`, and
-/// records the attachment in its state directory so GC can find it.
+/// records the attachment in its state directory so GC can find it. The
+/// config's `kind` ("dummy" by default, or "bridge"/"ifb") picks another link
+/// type for kernels without the dummy driver.
 ///
 /// The backend configuration (not the network config) can switch on
 /// deliberate misbehaviour, so the checker's tests can show each check fails:
@@ -48,9 +50,10 @@ public final class SwiftTestBackend: Backend {
         }
         let namespace = try openNamespace(request.netns)
         let address = request.config["address"]?.stringValue
+        let kind = try linkKind(request)
 
         if !skipInterface {
-            try runIP(in: namespace.path, ["link", "add", request.ifName, "type", "dummy"])
+            try runIP(in: namespace.path, ["link", "add", request.ifName, "type", kind])
             do {
                 if let address { try runIP(in: namespace.path, ["addr", "add", address, "dev", request.ifName]) }
                 try runIP(in: namespace.path, ["link", "set", request.ifName, "up"])
@@ -107,6 +110,15 @@ public final class SwiftTestBackend: Backend {
     }
 
     // MARK: - Helpers
+
+    private func linkKind(_ request: AttachRequest) throws -> String {
+        let kind = request.config["kind"]?.stringValue ?? "dummy"
+        guard ["dummy", "bridge", "ifb"].contains(kind) else {
+            throw CNIError(code: CNIError.invalidNetworkConfig,
+                           msg: "invalid config: \"kind\" \"\(kind)\" must be \"dummy\", \"bridge\" or \"ifb\"")
+        }
+        return kind
+    }
 
     private func openNamespace(_ path: String) throws -> NetworkNamespace {
         do {
