@@ -1,1 +1,39 @@
-// placeholder
+import BackendSDK
+import CNI
+import NetworkSetup
+
+/// The macvlan backend as the host loads it: `MacvlanPlugin` behind the
+/// backend ABI, with IPAM types other than host-local and static executed
+/// through the host's CNI executor.
+public final class MacvlanBackend: Backend {
+    public static let name = "macvlan"
+    public static let version = "1.0.0"
+    public static let types = ["macvlan"]
+
+    let plugin: MacvlanPlugin
+
+    public init(configuration: JSONValue, host: HostServices) throws {
+        let ipam = PodIPAM { type, command, stdinConfig, request in
+            try host.execIPAMPlugin(type: type, command: command, stdinConfig: stdinConfig,
+                                    for: request, deadline: .after(seconds: 30))
+        }
+        plugin = MacvlanPlugin(ipam: ipam)
+    }
+
+    public func attach(_ request: AttachRequest, deadline: Deadline) throws -> CNIResult {
+        try plugin.add(request)
+    }
+
+    public func detach(_ request: AttachRequest, deadline: Deadline) throws {
+        try plugin.del(request)
+    }
+
+    public func check(_ request: AttachRequest, deadline: Deadline) throws {
+        try plugin.check(request)
+    }
+}
+
+@_cdecl("hydra_backend_entry")
+public func hydraBackendEntry() -> UnsafeRawPointer {
+    BackendExport.entry(for: MacvlanBackend.self)
+}

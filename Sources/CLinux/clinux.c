@@ -2,6 +2,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/vfs.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <linux/magic.h>
 #include <linux/nsfs.h>
@@ -21,3 +22,5 @@ long hydra_fs_type(int fd) {
 long hydra_nsfs_magic(void) { return NSFS_MAGIC; }
 
 int hydra_gettid(void) { return (int)gettid(); }
+
+int hydra_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

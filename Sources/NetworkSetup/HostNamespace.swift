@@ -39,25 +39,12 @@ public struct HostNamespace: Sendable {
             executable = "/usr/bin/nsenter"
             fullArguments = ["--net=\(namespace.path)", path] + arguments
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = fullArguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CommandError(command: ([path] + arguments).joined(separator: " "),
-                               status: process.terminationStatus,
-                               standardError: String(decoding: errorData, as: UTF8.self)
-                                   .trimmingCharacters(in: .whitespacesAndNewlines))
+        let output = try Subprocess.run(executable, fullArguments)
+        guard output.status == 0 else {
+            throw CommandError(command: ([path] + arguments).joined(separator: " "), status: output.status,
+                               standardError: output.standardError.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        return String(decoding: outputData, as: UTF8.self)
+        return output.standardOutput
     }
 }
 

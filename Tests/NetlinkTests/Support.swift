@@ -2,23 +2,16 @@ import Foundation
 import Glibc
 import Netlink
 import Netns
+import NetworkSetup
 
 /// Runs a command and returns its standard output; throws when it exits non-zero.
 @discardableResult
 func runCommand(_ path: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw CommandFailed(command: ([path] + arguments).joined(separator: " "), status: process.terminationStatus)
+    let output = try Subprocess.run(path, arguments)
+    guard output.status == 0 else {
+        throw CommandFailed(command: ([path] + arguments).joined(separator: " "), status: output.status)
     }
-    return String(decoding: data, as: UTF8.self)
+    return output.standardOutput
 }
 
 struct CommandFailed: Error, CustomStringConvertible {

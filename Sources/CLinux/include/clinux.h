@@ -20,4 +20,8 @@ long hydra_nsfs_magic(void);
 /// Returns the kernel thread id of the calling thread (gettid).
 int hydra_gettid(void);
 
+/// Creates a pipe whose both ends are close-on-exec (pipe2 O_CLOEXEC), so
+/// that programs spawned concurrently by other threads don't inherit them.
+int hydra_pipe_cloexec(int fds[2]);
+
 #endif
