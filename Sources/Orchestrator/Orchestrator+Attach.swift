@@ -18,10 +18,15 @@ extension Orchestrator {
         do {
             record = try store.load(sandboxID: pod.id)
                 ?? SandboxRecord(sandboxID: pod.id, pod: reference, netnsPath: netnsPath)
-        } catch {
+        } catch let error as UnreadableRecordError {
             count { $0.unreadableRecords += 1 }
-            log.error("sandbox record unreadable; starting a new one", [("error", "\(error)")])
+            log.error("sandbox record unreadable, moved aside; starting a new one", [("error", "\(error)")])
             record = SandboxRecord(sandboxID: pod.id, pod: reference, netnsPath: netnsPath)
+        } catch {
+            count { $0.attachFailures += 1 }
+            log.error("failed to read sandbox record", [("error", "\(error)")])
+            throw AttachError(pod: Self.podName(pod), sandboxID: pod.id,
+                              reason: "failed to read the sandbox record: \(error)", rollbackFailures: [])
         }
         let alreadyAttached = Set(record.attachments.map(\.request.interface))
         let firstNew = record.attachments.count

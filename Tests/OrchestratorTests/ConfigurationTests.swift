@@ -111,6 +111,20 @@ import Testing
         #expect(error.problems[0].message.contains("16 characters long"))
     }
 
+    @Test func defaultInterfaceCollisionsRejected() throws {
+        let text = """
+        {"networks": [{"name": "a", "interface": "x1", "default": {}, "config": {"type": "bridge"}},
+                      {"name": "b", "interface": "x1", "default": {}, "config": {"type": "bridge"}},
+                      {"name": "c", "interface": "eth0", "default": {}, "config": {"type": "bridge"}},
+                      {"name": "d", "interface": "x1", "config": {"type": "bridge"}}]}
+        """
+        let error = try #require(throws: ConfigurationError.self) { try HydraConfiguration(parsing: text, source: "t") }
+        #expect(error.problems.map(\.description) == [
+            "networks[1].interface: \"x1\" is already used by networks[0]; default networks need distinct interface names",
+            "networks[2].interface: \"eth0\" is already used by annotations.defaultInterface; default networks need distinct interface names",
+        ])
+    }
+
     @Test func defaultRuleAndIsolationDecoded() throws {
         let text = """
         {"networks": [{"name": "a", "config": {"type": "bridge"},

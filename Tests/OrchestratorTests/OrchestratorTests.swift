@@ -120,6 +120,16 @@ struct Harness {
         #expect(harness.events.reasons == ["NetworkSelectionFailed"])
     }
 
+    @Test func unusableSandboxIDFails() async throws {
+        let harness = Harness()
+        defer { harness.directory.remove() }
+        let error = await #expect(throws: AttachError.self) {
+            try await harness.orchestrator.runPodSandbox(makePod(id: "../escape"), deadline: farDeadline)
+        }
+        #expect(error?.reason.contains("is not usable as a file name") == true)
+        #expect(harness.runner.calls.current.isEmpty)
+    }
+
     @Test func podWithoutNetworksLeftAlone() async throws {
         let harness = Harness()
         defer { harness.directory.remove() }

@@ -61,7 +61,24 @@ extension HydraConfiguration {
         if let value = root["kubernetes"] { config.kubernetes = decodeKubernetes(value, reader: &reader) }
         if let value = root["metrics"] { config.metrics = decodeMetrics(value, reader: &reader) }
         if let value = root["log"] { config.log = decodeLog(value, reader: &reader) }
+        checkDefaultInterfaces(config, reader: &reader)
         return config
+    }
+
+    /// Reports default networks that would give a pod two interfaces of the
+    /// same name, or one named like the default network's interface, which
+    /// would fail every matching pod.
+    private static func checkDefaultInterfaces(_ config: HydraConfiguration, reader: inout FieldReader) {
+        var owners: [String: String] = [config.annotations.defaultInterface: "annotations.defaultInterface"]
+        for (index, network) in config.networks.enumerated() {
+            guard network.defaultRule != nil, let interface = network.interface else { continue }
+            if let owner = owners[interface] {
+                reader.report("networks[\(index)].interface",
+                              "\"\(interface)\" is already used by \(owner); default networks need distinct interface names")
+            } else {
+                owners[interface] = "networks[\(index)]"
+            }
+        }
     }
 
     private static func decodeNRI(_ value: JSONValue, reader: inout FieldReader) -> NRISettings {
