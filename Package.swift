@@ -75,12 +75,18 @@ let package = Package(
 
         // MARK: Backends
 
-        .target(name: "BridgeBackend",
+        // Each native backend is its plugin logic (testable, linked into the
+        // tests) plus a target holding only the exported entry symbol.
+        .target(name: "BridgeNetwork",
                 dependencies: ["BackendSDK", "CNI", "Netlink", "Netns", "IPAM", "NetworkSetup"],
-                path: "Backends/bridge"),
-        .target(name: "MacvlanBackend",
+                path: "Backends/bridge/Plugin"),
+        .target(name: "BridgeBackend", dependencies: ["BridgeNetwork", "BackendSDK", "CNI", "NetworkSetup"],
+                path: "Backends/bridge/Backend"),
+        .target(name: "MacvlanNetwork",
                 dependencies: ["BackendSDK", "CNI", "Netlink", "Netns", "IPAM", "NetworkSetup"],
-                path: "Backends/macvlan"),
+                path: "Backends/macvlan/Plugin"),
+        .target(name: "MacvlanBackend", dependencies: ["MacvlanNetwork", "BackendSDK", "CNI", "NetworkSetup"],
+                path: "Backends/macvlan/Backend"),
         .target(name: "DummyBackend", dependencies: ["BackendAPI", "CJansson"],
                 path: "Backends/dummy-c",
                 cSettings: [.unsafeFlags(["-I/usr/include/libnl3"])],
@@ -99,6 +105,10 @@ let package = Package(
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "NRIWire", "CNI", "HydraLog"]),
         .testTarget(name: "NetnsTests", dependencies: ["Netns", "CLinux"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Netns", "NetworkSetup"]),
+        .testTarget(name: "BridgeBackendTests",
+                    dependencies: ["BridgeNetwork", "BackendSDK", "CNI", "Netlink", "Netns", "NetworkSetup"]),
+        .testTarget(name: "MacvlanBackendTests",
+                    dependencies: ["MacvlanNetwork", "BackendSDK", "CNI", "Netlink", "Netns", "NetworkSetup"]),
         .testTarget(name: "CNIExecTests", dependencies: ["CNIExec", "CNI"]),
         .testTarget(name: "BackendHostTests", dependencies: ["BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),

@@ -135,11 +135,12 @@ public final class NamespaceExecutor: @unchecked Sendable {
         while true {
             let job = nextJob()
             if hydra_setns(job.namespace.fileDescriptor, hydra_clone_newnet()) != 0 {
+                job.discardWork()
                 job.finish(NetnsError.enterFailed(path: job.namespace.path, errno: errno))
                 continue
             }
 
-            job.work()
+            job.run()
 
             if hydra_setns(hostNamespaceFD, hydra_clone_newnet()) != 0 {
                 // The thread is stuck in a foreign namespace: let it exit
@@ -167,7 +168,7 @@ public final class NamespaceExecutor: @unchecked Sendable {
 private final class Job: @unchecked Sendable {
     let namespace: NetworkNamespace
     /// Runs the caller's closure; called inside the namespace.
-    let work: () -> Void
+    private var work: (() -> Void)?
     /// Reports completion, with an error when entering or leaving the namespace failed.
     let finish: (Error?) -> Void
 
@@ -175,6 +176,20 @@ private final class Job: @unchecked Sendable {
         self.namespace = namespace
         self.work = work
         self.finish = finish
+    }
+
+    /// Runs the work closure once and drops it. The synchronous `run` hands
+    /// in a closure made escapable with `withoutActuallyEscaping`, so no
+    /// reference to it may outlive the caller's wait, and the worker still
+    /// holds this job after signalling completion.
+    func run() {
+        work?()
+        work = nil
+    }
+
+    /// Drops the work closure without running it.
+    func discardWork() {
+        work = nil
     }
 }
 

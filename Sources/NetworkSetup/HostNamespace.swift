@@ -54,6 +54,12 @@ public struct CommandError: Error, CustomStringConvertible {
     public var status: Int32
     public var standardError: String
 
+    public init(command: String, status: Int32, standardError: String) {
+        self.command = command
+        self.status = status
+        self.standardError = standardError
+    }
+
     public var description: String {
         "\(command) failed with exit status \(status)" + (standardError.isEmpty ? "" : ": \(standardError)")
     }

@@ -15,39 +15,60 @@ public enum Subprocess {
         public var standardError: String
     }
 
-    /// Runs `path` with `arguments` (without argv[0]), standard input from
-    /// /dev/null, and waits for it to exit. Throws `CommandError` only when the
-    /// program cannot be started; check `status` for its outcome.
-    public static func run(_ path: String, _ arguments: [String]) throws -> Output {
-        var outputPipe: [Int32] = [0, 0]
-        var errorPipe: [Int32] = [0, 0]
-        guard hydra_pipe_cloexec(&outputPipe) == 0 else { throw startError(path, arguments, errno) }
-        guard hydra_pipe_cloexec(&errorPipe) == 0 else {
-            close(outputPipe[0]); close(outputPipe[1])
-            throw startError(path, arguments, errno)
-        }
+    /// Runs `path` with `arguments` (without argv[0]) and waits for it to exit.
+    /// Standard input is `input`, or /dev/null when nil; `input` must fit in a
+    /// pipe buffer (64 KiB on Linux). `environment` replaces the inherited
+    /// environment when given. Throws `CommandError` only when the program
+    /// cannot be started; check `status` for its outcome.
+    public static func run(_ path: String, _ arguments: [String], input: [UInt8]? = nil,
+                           environment: [String: String]? = nil) throws -> Output {
+        var inputPipe: [Int32] = [-1, -1]
+        var outputPipe: [Int32] = [-1, -1]
+        var errorPipe: [Int32] = [-1, -1]
+        defer { (inputPipe + outputPipe + errorPipe).filter { $0 >= 0 }.forEach { close($0) } }
+        guard hydra_pipe_cloexec(&outputPipe) == 0, hydra_pipe_cloexec(&errorPipe) == 0,
+              input == nil || hydra_pipe_cloexec(&inputPipe) == 0
+        else { throw startError(path, arguments, errno) }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if input != nil {
+            posix_spawn_file_actions_adddup2(&actions, inputPipe[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { variables in
+            variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        }
+        defer { envp?.forEach { free($0) } }
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, path, &actions, nil, argv, environ)
-        close(outputPipe[1])
-        close(errorPipe[1])
-        guard status == 0 else {
-            close(outputPipe[0]); close(errorPipe[0])
-            throw startError(path, arguments, status)
+        let status = envp.map { posix_spawn(&pid, path, &actions, nil, argv, $0) }
+            ?? posix_spawn(&pid, path, &actions, nil, argv, environ)
+        close(outputPipe[1]); outputPipe[1] = -1
+        close(errorPipe[1]); errorPipe[1] = -1
+        guard status == 0 else { throw startError(path, arguments, status) }
+
+        if let input {
+            close(inputPipe[0]); inputPipe[0] = -1
+            var offset = 0
+            while offset < input.count {
+                let written = input[offset...].withUnsafeBytes { write(inputPipe[1], $0.baseAddress, $0.count) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    break
+                }
+                offset += written
+            }
+            close(inputPipe[1]); inputPipe[1] = -1
         }
 
         let (output, errors) = readBoth(outputPipe[0], errorPipe[0])
-        close(outputPipe[0])
-        close(errorPipe[0])
 
         var waitStatus: Int32 = 0
         while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}

@@ -1,5 +1,6 @@
 import BackendSDK
 import CNI
+import BridgeNetwork
 import NetworkSetup
 
 /// The bridge backend as the host loads it: `BridgePlugin` behind the

@@ -1,5 +1,6 @@
 import BackendSDK
 import CNI
+import MacvlanNetwork
 import NetworkSetup
 
 /// The macvlan backend as the host loads it: `MacvlanPlugin` behind the
