@@ -559,7 +559,8 @@ static uint32_t dummy_gc(void *instance, const char *gc_request_json, int64_t de
         size_t length = strlen(entry->d_name);
         if (length < 5 || strcmp(entry->d_name + length - 5, ".json") != 0)
             continue;
-        snprintf(path, sizeof path, "%s/%s", backend->state_dir, entry->d_name);
+        if (snprintf(path, sizeof path, "%s/%s", backend->state_dir, entry->d_name) >= (int)sizeof path)
+            continue;
         record = json_load_file(path, 0, &json_error);
         sandbox_id = string_field(record, "sandboxID");
         if_name = string_field(record, "ifName");

@@ -4,10 +4,10 @@ import Glibc
 
 /// A pool of dedicated OS threads that run closures inside network namespaces.
 ///
-/// `setns(2)` changes the namespace of the calling thread only, so namespace
-/// work must never run on a Dispatch or Swift concurrency thread: a task can
-/// resume on another thread, and a pool thread left in a pod namespace would
-/// poison unrelated work. Each worker here enters the target namespace, runs
+/// `setns(2)` changes the namespace of the calling thread only. Namespace
+/// work therefore never runs on a Dispatch or Swift concurrency thread,
+/// because a task can resume on another thread, and a pool thread left in a
+/// pod namespace would run unrelated work there. Each worker here enters the target namespace, runs
 /// one closure, and returns to the host namespace before taking the next job.
 /// A worker that cannot return is discarded and its thread exits.
 ///

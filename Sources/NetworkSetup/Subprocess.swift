@@ -5,7 +5,7 @@ import Glibc
 ///
 /// Foundation's `Process` with `Pipe.readDataToEndOfFile` traps when a
 /// signal (for example SIGCHLD from another child) interrupts the read with
-/// EINTR, which happens under parallel tests; this runner retries instead.
+/// EINTR. That happens under parallel tests, so this runner retries instead.
 public enum Subprocess {
     /// The exit status and output of a finished program.
     public struct Output: Sendable {

@@ -21,7 +21,7 @@ struct BridgeFixture {
         plugin = BridgePlugin(host: HostNamespace(namespace: host.namespace))
     }
 
-    /// A bridge configuration with host-local IPAM over `ranges` (JSON), plus `extra` keys.
+    /// Returns a bridge configuration with host-local IPAM over `ranges` (JSON), plus `extra` keys.
     func config(ranges: String = #"[[{"subnet": "10.22.0.0/24"}]]"#, extra: String = "") -> String {
         """
         {"cniVersion": "1.0.0", "name": "\(network)", "type": "bridge", "bridge": "\(bridge)"\(extra.isEmpty ? "" : ", " + extra),

@@ -88,7 +88,7 @@ final class TestNamespace: @unchecked Sendable {
         }.sorted()
     }
 
-    /// The nat table rules (`iptables -t nat -S`, or ip6tables) that mention `marker`.
+    /// Returns the nat table rules (`iptables -t nat -S`, or ip6tables) that contain `marker`.
     func natRules(ipv6: Bool = false, containing marker: String) -> [String] {
         let tool = ipv6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables"
         let text = (try? run(tool, ["--wait", "-t", "nat", "-S"])) ?? ""
@@ -120,7 +120,7 @@ final class TestDataDirectory {
         _ = try? runCommand("/bin/rm", ["-rf", path])
     }
 
-    /// The addresses host-local has reserved for network `network`.
+    /// Returns the addresses host-local has reserved for network `network`.
     func reservedAddresses(network: String) -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "\(path)/\(network)")) ?? []
         return entries.filter { !$0.hasPrefix("last_reserved_ip") && $0 != "lock" }.sorted()

@@ -65,11 +65,6 @@ final class TestNamespace {
     }
 }
 
-/// A link name of at most 15 bytes with a random suffix.
-func uniqueLinkName(_ prefix: String) -> String {
-    "\(prefix)\(String(UInt32.random(in: 0...0xFFFFFF), radix: 16))"
-}
-
 extension TestNamespace {
     /// Creates a link named `name` for tests that need any device: a veth
     /// whose peer `<name>p` stays in the same namespace. (Dummy devices need

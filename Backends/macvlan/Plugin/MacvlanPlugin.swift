@@ -11,7 +11,7 @@ import Netns
 /// plugin (containernetworking/plugins 1.1.1).
 public final class MacvlanPlugin: Sendable {
     let ipam: PodIPAM
-    /// Where `master` lives unless `linkInContainer`; the process's own namespace in production.
+    /// The namespace of `master` unless `linkInContainer` is set: the process's own namespace in production.
     let host: HostNamespace
 
     public init(ipam: PodIPAM = PodIPAM(), host: HostNamespace = .process) {
@@ -172,10 +172,10 @@ public final class MacvlanPlugin: Sendable {
     }
 
     /// Creates the macvlan directly in the pod namespace under its final name.
-    /// Some kernels check the new name against the creating namespace too
-    /// (the reference plugin works around this with a temporary name), so on
-    /// a name clash there it falls back to a random name and renames the link
-    /// inside the pod namespace.
+    /// Some kernels also check the new name against the creating namespace,
+    /// which the reference plugin avoids with a temporary name. On such a
+    /// clash this falls back to a random name and renames the link inside the
+    /// pod namespace.
     private func createMacvlan(request: AttachRequest, config: MacvlanConfig, mac: MACAddress?, master: Link,
                                pod: NetworkNamespace, podSocket: NetlinkSocket, masterSocket: NetlinkSocket) throws {
         let mtu = config.mtu > 0 ? UInt32(config.mtu) : nil
