@@ -28,8 +28,10 @@ public final class LoadedBackend: @unchecked Sendable {
     private let services: HostServicesProvider
     private let logger: Logger
     private let serialLock = NSLock()
-    private let stateLock = NSLock()
+    /// Guards `isShutDown` and `callsInFlight`, and signals when a call ends.
+    private let state = NSCondition()
     private var isShutDown = false
+    private var callsInFlight = 0
 
     /// Calls the backend's init with `configuration` and a host services
     /// table for `stateDirectory` (created when missing).
@@ -115,23 +117,42 @@ public final class LoadedBackend: @unchecked Sendable {
         }
     }
 
-    private var hasShutDown: Bool {
-        stateLock.lock()
-        defer { stateLock.unlock() }
-        return isShutDown
+    /// Registers a call about to start; false once shutdown began.
+    private func beginCall() -> Bool {
+        state.lock()
+        defer { state.unlock() }
+        guard !isShutDown else { return false }
+        callsInFlight += 1
+        return true
     }
 
-    /// Calls the backend's shutdown once. Later calls do nothing. The library
-    /// stays loaded.
-    public func shutdown() {
-        stateLock.lock()
+    private func endCall() {
+        state.lock()
+        callsInFlight -= 1
+        state.broadcast()
+        state.unlock()
+    }
+
+    /// Calls the backend's shutdown once, after every call in flight returned
+    /// (the ABI promises the backend that order). Later calls do nothing, and
+    /// the library stays loaded. When calls are still running after
+    /// `gracePeriod` seconds, shutdown is not called at all and the backend's
+    /// resources are left to process exit.
+    public func shutdown(gracePeriod: Double = 5) {
+        state.lock()
         let alreadyDone = isShutDown
         isShutDown = true
-        stateLock.unlock()
+        let limit = Date(timeIntervalSinceNow: gracePeriod)
+        while callsInFlight > 0 && state.wait(until: limit) {}
+        let stillRunning = callsInFlight
+        state.unlock()
         guard !alreadyDone else { return }
-        serialLock.lock()
+        guard stillRunning == 0 else {
+            logger.error("backend shutdown skipped: calls still running after the grace period",
+                         [("callsInFlight", "\(stillRunning)"), ("gracePeriodSeconds", "\(gracePeriod)")])
+            return
+        }
         library.table.pointee.shutdown!(instance)
-        serialLock.unlock()
         logger.info("backend shut down")
     }
 
@@ -146,7 +167,7 @@ public final class LoadedBackend: @unchecked Sendable {
     /// whichever comes first. Returns the result string the backend set.
     private func call(operation: String, sandboxID: String?, deadline: Deadline,
                       _ body: @escaping RawCall) async throws(BackendCallError) -> String? {
-        if hasShutDown {
+        guard beginCall() else {
             throw BackendCallError(kind: .backendError, backend: name, operation: operation,
                                    code: UInt32(CNIError.tryAgainLater), message: "the backend was shut down")
         }
@@ -157,6 +178,7 @@ public final class LoadedBackend: @unchecked Sendable {
             completion.setContinuation(continuation)
             let thread = Thread { [self] in
                 let result = self.invoke(operation: operation, deadline: deadline, body)
+                self.endCall()
                 if !completion.finish(result) {
                     let lateMilliseconds = (MonotonicClock.now() - deadline.monotonicNanoseconds) / 1_000_000
                     self.logger.warning("backend call returned after its deadline; result discarded",
