@@ -87,14 +87,14 @@ extension Orchestrator {
                 record.intent = nil
             }
         }
-        var kept: [AttachmentRecord] = []
+        var remaining: [AttachmentRecord] = []
         for attachment in record.attachments[keepingFirst...].reversed() {
             if let failure = await detachOne(attachment, deadline: deadline, log: log) {
                 failures.append(failure)
-                kept.insert(attachment, at: 0)
+                remaining.insert(attachment, at: 0)
             }
         }
-        record.attachments = Array(record.attachments[..<keepingFirst]) + kept
+        record.attachments = Array(record.attachments[..<keepingFirst]) + remaining
         if record.attachments.isEmpty && record.intent == nil {
             removeRecordFile(record.sandboxID, log: log)
         } else {
@@ -135,14 +135,14 @@ extension Orchestrator {
                 count { $0.intentsCleaned += 1 }
             }
         }
-        var kept: [AttachmentRecord] = []
+        var remaining: [AttachmentRecord] = []
         for attachment in record.attachments.reversed() {
             if let failure = await detachOne(attachment, deadline: deadline, log: log) {
                 failures.append(failure)
-                kept.insert(attachment, at: 0)
+                remaining.insert(attachment, at: 0)
             }
         }
-        record.attachments = kept
+        record.attachments = remaining
         record.stopped = true
 
         if failures.isEmpty && removeRecord {

@@ -1,4 +1,5 @@
 import CNI
+import HydraLog
 import Testing
 @testable import Orchestrator
 
@@ -40,6 +41,8 @@ import Testing
         #expect(network.config["name"] == .string("cbr0"), "a config without name gets the network's name")
         #expect(config.annotations.perNetworkResults)
         #expect(config.metrics.listen == "127.0.0.1:9740")
+        #expect(config.log.logLevel == .info)
+        #expect(config.log.logFormat == .logfmt)
     }
 
     @Test func emptyDocumentGivesDefaults() throws {

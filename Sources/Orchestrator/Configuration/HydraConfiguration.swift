@@ -1,4 +1,5 @@
 import CNI
+import HydraLog
 
 /// Hydra's whole configuration: the JSON file passed with `--config`, or the
 /// NRI Configure `config` string, which replaces the file entirely.
@@ -165,4 +166,10 @@ public struct LogSettings: Sendable, Equatable {
     /// `logfmt` or `json`.
     public var format = "logfmt"
     public init() {}
+
+    /// The level as HydraLog's type; `info` for a value validation would reject.
+    public var logLevel: LogLevel { LogLevel(name: level) ?? .info }
+
+    /// The format as HydraLog's type; `logfmt` for a value validation would reject.
+    public var logFormat: LogFormat { LogFormat(rawValue: format) ?? .logfmt }
 }
