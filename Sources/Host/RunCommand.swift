@@ -156,5 +156,5 @@ final class SignalWatcher: @unchecked Sendable {
 }
 
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    LogSink.writeAll(message + "\n", to: STDERR_FILENO)
 }

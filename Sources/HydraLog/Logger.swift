@@ -97,8 +97,26 @@ public final class LogSink: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Writes `line` to file descriptor 2 with write(2), retrying on EINTR
+    /// and partial writes. Foundation's FileHandle.write traps on EINTR,
+    /// which the SIGCHLD of every CNI plugin process can cause.
     @Sendable public static func writeToStandardError(_ line: String) {
-        FileHandle.standardError.write(Data(line.utf8))
+        writeAll(line, to: STDERR_FILENO)
+    }
+
+    /// Writes all of `text` to `descriptor`, retrying on EINTR. Errors other
+    /// than EINTR drop the rest of the text: a log line is not worth a crash.
+    public static func writeAll(_ text: String, to descriptor: Int32) {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += written
+        }
     }
 
     static func timestamp() -> String {

@@ -70,13 +70,13 @@ struct Scenario: Decodable {
 }
 
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("hydra-nri-sim: \(message)\n".utf8))
+    LogSink.writeAll("hydra-nri-sim: \(message)\n", to: STDERR_FILENO)
     exit(2)
 }
 
 func emit(_ object: [String: Any]) {
     let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-    FileHandle.standardOutput.write(data + Data("\n".utf8))
+    LogSink.writeAll(String(decoding: data, as: UTF8.self) + "\n", to: STDOUT_FILENO)
 }
 
 struct CommandLineOptions {
