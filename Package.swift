@@ -21,6 +21,7 @@ let package = Package(
     products: [
         .executable(name: "hydra", targets: ["Host"]),
         .executable(name: "hydra-nri-sim", targets: ["NRISim"]),
+        .executable(name: "hydra-bench", targets: ["Bench"]),
         .executable(name: "hydra-fake-apiserver", targets: ["FakeAPIServer"]),
         // Backends: one shared object each, loaded by the host with dlopen.
         // The file name convention is lib<product>.so.
@@ -71,6 +72,7 @@ let package = Package(
             "Orchestrator", "Attachments", "Kubernetes",
         ]),
         .executableTarget(name: "NRISim", dependencies: ["NRIRuntimeSim", "NRIWire", "HydraLog"]),
+        .executableTarget(name: "Bench", dependencies: ["NRIPlugin", "NRIRuntimeSim", "NRIWire", "HydraLog"]),
         .executableTarget(name: "FakeAPIServer", dependencies: ["FakeAPIServerKit"]),
 
         // MARK: Backends
