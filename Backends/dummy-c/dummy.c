@@ -1,9 +1,9 @@
 /*
  * dummy: a Hydra backend in plain C, and the template of the backend author
- * guide. It serves CNI type "dummy": attach creates a dummy interface named
+ * guide. It serves CNI type "dummy". Attach creates a dummy interface named
  * "ifName" in the pod's network namespace, gives it the config's optional
- * static "address" (CIDR) and "mtu", and sets it up; detach deletes it;
- * check verifies it; gc deletes interfaces of attachments not listed.
+ * static "address" (CIDR) and "mtu", and sets it up. Detach deletes it,
+ * check verifies it, and gc deletes the interfaces of unlisted attachments.
  *
  * "kind" picks another link type that needs no lower device ("bridge" or
  * "ifb") for kernels built without the dummy driver (CONFIG_DUMMY), where
@@ -104,7 +104,7 @@ struct dummy_request {
     const char *if_name;
     const char *cni_version;
     const char *address; /* optional CIDR */
-    const char *kind;    /* link type, "dummy" unless the config says otherwise */
+    const char *kind;    /* link type: the config's "kind", default "dummy" */
     int mtu;             /* 0 when not set */
 };
 

@@ -2,7 +2,7 @@ import BackendAPI
 import CNI
 
 /// A failed call into a loaded backend, for one attachment. Every case names
-/// the backend and the operation, so the error and its log line say where
+/// the backend and the operation, so the error and its log line show where
 /// the failure came from.
 public struct BackendCallError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {

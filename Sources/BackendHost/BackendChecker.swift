@@ -41,7 +41,7 @@ public struct BackendCheckResult: Sendable, Equatable {
 
     public var name: String
     public var status: Status
-    /// Why the check failed or was skipped, or what it saw when it passed.
+    /// The reason for a failure or skip, or what the check saw when it passed.
     public var detail: String
 
     /// The line printed for the check: status, name and detail.

@@ -1,9 +1,9 @@
-/// Why a backend could not be loaded. Every case names the library file, so
-/// the start-up error alone tells the operator which file to fix.
+/// The reason a backend failed to load. Every case names the library file, so
+/// the start-up error alone shows the operator which file to fix.
 public enum BackendLoadError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The library file does not exist.
     case fileNotFound(path: String)
-    /// The file is not an ELF shared object (`reason` says what it is).
+    /// The file is not an ELF shared object (`reason` describes what it is).
     case notSharedObject(path: String, reason: String)
     /// dlopen failed for another reason, for example a missing dependency.
     case openFailed(path: String, dlerror: String)

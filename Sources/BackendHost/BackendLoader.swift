@@ -48,7 +48,7 @@ public final class BackendSet: Sendable {
 /// Loads the backends the configuration names, checking each library before
 /// any of its code but the entry function runs.
 public struct BackendLoader: Sendable {
-    /// Where `libhydra-backend-<name>.so` files are looked up by default.
+    /// Default directory of the `libhydra-backend-<name>.so` files.
     public static let defaultDirectory = "/usr/lib/hydra/backends"
     /// Parent of the backends' private state directories by default.
     public static let defaultStateRoot = "/var/lib/hydra/backends"
@@ -68,8 +68,8 @@ public struct BackendLoader: Sendable {
         self.logger = logger
     }
 
-    /// The library path for `spec`: its explicit path, or the convention
-    /// `<directory>/libhydra-backend-<name>.so`.
+    /// Returns the library path for `spec`: its explicit path, or the
+    /// convention `<directory>/libhydra-backend-<name>.so`.
     public func libraryPath(for spec: BackendSpec) -> String {
         spec.path ?? "\(directory)/libhydra-backend-\(spec.name).so"
     }

@@ -10,10 +10,10 @@ import HydraLog
 ///
 /// Each call runs on a new dedicated thread, never on a Swift concurrency or
 /// Dispatch pool thread, because a backend may block or enter a network
-/// namespace on the calling thread. When the deadline passes first the
-/// caller gets `.deadlineExceeded` at once; the thread keeps waiting for the
-/// backend (a C call cannot be interrupted), then frees the late output and
-/// logs how late it was. Backends without HYDRA_BACKEND_THREAD_SAFE run one
+/// namespace on the calling thread. When the deadline passes first, the
+/// caller gets `.deadlineExceeded` at once. A C call cannot be interrupted,
+/// so the thread keeps waiting for the backend, then frees the late output
+/// and logs how late it was. Backends without HYDRA_BACKEND_THREAD_SAFE run one
 /// call at a time.
 public final class LoadedBackend: @unchecked Sendable {
     // Sendable: the table and instance are only used through the C
@@ -193,7 +193,7 @@ public final class LoadedBackend: @unchecked Sendable {
                 let timeout = BackendCallError(
                     kind: .deadlineExceeded, backend: name, operation: operation,
                     code: UInt32(HYDRA_HOST_ERR_DEADLINE_EXCEEDED),
-                    message: "no answer within \((deadline.monotonicNanoseconds - started) / 1_000_000) ms")
+                    message: "no response within \((deadline.monotonicNanoseconds - started) / 1_000_000) ms")
                 DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(max(0, remaining)))) {
                     _ = completion.finish(.failure(timeout))
                 }

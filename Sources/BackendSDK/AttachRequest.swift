@@ -131,7 +131,7 @@ public struct AttachRequest: Sendable, Equatable {
         try self.init(json: value)
     }
 
-    /// The request as the JSON object of section 6 of `hydra_backend.h`.
+    /// Encodes the request as the JSON object of section 6 of `hydra_backend.h`.
     public func jsonValue() -> JSONValue {
         var object: [String: JSONValue] = [
             "sandboxID": .string(sandboxID),

@@ -12,7 +12,7 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
     /// A deadline that never expires.
     public static let none = Deadline(monotonicNanoseconds: 0)
 
-    /// The deadline `seconds` from now.
+    /// Returns the deadline `seconds` from now.
     public static func after(seconds: Double) -> Deadline {
         Deadline(monotonicNanoseconds: now() + Int64(seconds * 1_000_000_000))
     }

@@ -53,7 +53,7 @@ public struct GCRequest: Sendable, Equatable {
         try self.init(json: value)
     }
 
-    /// Whether `sandboxID` with `ifName` is in the list.
+    /// Returns whether `sandboxID` with `ifName` is in the list.
     public func contains(sandboxID: String, ifName: String) -> Bool {
         validAttachments.contains { $0.sandboxID == sandboxID && $0.ifName == ifName }
     }

@@ -1,7 +1,7 @@
 import CNI
 import Glibc
 
-/// Why a CNI plugin run failed.
+/// The reason a CNI plugin run failed.
 public enum CNIExecError: Error, Sendable, Equatable, CustomStringConvertible {
     /// No executable named `type` in any of `directories`.
     case pluginNotFound(type: String, directories: [String])
@@ -12,7 +12,7 @@ public enum CNIExecError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The plugin printed a CNI error object and exited non-zero.
     case plugin(path: String, error: CNIError)
     /// The plugin exited non-zero (or was killed by `signal`) without a CNI
-    /// error object on stdout; `stderr` holds what it printed there.
+    /// error object on stdout. `stderr` contains what it printed there.
     case pluginFailed(path: String, command: String, exitStatus: Int32?, signal: Int32?, stderr: String)
     /// The deadline passed; the plugin's process group was killed.
     case timedOut(path: String, command: String, afterMilliseconds: Int64)

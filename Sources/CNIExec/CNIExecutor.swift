@@ -7,8 +7,9 @@ import HydraLog
 /// the plugin directories, gets the CNI_* environment and the network
 /// configuration on stdin, and its stdout is a result or a CNI error.
 ///
-/// The parent environment is passed on with every CNI_* variable removed, so
-/// a variable of the host process can never leak into a plugin's request.
+/// The parent environment is passed on with every CNI_* variable removed
+/// (see `environment(for:)`), so a CNI variable of the host process cannot
+/// leak into a plugin's request.
 public struct CNIExecutor: Sendable {
     /// Directories searched for plugin binaries, in order; also CNI_PATH.
     public var pluginDirectories: [String]
@@ -38,7 +39,7 @@ public struct CNIExecutor: Sendable {
     }
 
     /// Runs the plugin for `invocation` and returns its stdout. A non-zero
-    /// exit becomes `.plugin` when stdout holds a CNI error object
+    /// exit becomes `.plugin` when stdout contains a CNI error object
     /// (`code`, `msg`, `details`), and `.pluginFailed` with stderr otherwise.
     /// `deadlineNanoseconds` is an absolute CLOCK_MONOTONIC time (0 for none)
     /// at which the plugin's process group is killed.

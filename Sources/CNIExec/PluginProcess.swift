@@ -13,10 +13,11 @@ struct PluginOutput {
 /// Spawns one plugin process and collects its output, killing its process
 /// group when the deadline passes.
 enum PluginProcess {
-    /// How often a spawn that fails with ETXTBSY is tried in total. The
+    /// Maximum number of spawn attempts when exec fails with ETXTBSY. The
     /// kernel returns ETXTBSY while another process still has the binary open
-    /// for writing, for example right after an installer copied it; libcni
-    /// retries for the same reason.
+    /// for writing, for example right after an installer copied it. libcni
+    /// (pkg/invoke/raw_exec.go) retries too, but sleeps a second per try,
+    /// which would not fit the runtime's two-second budget.
     static let spawnAttempts = 5
 
     /// Starts `path` with posix_spawn in a process group of its own
@@ -92,8 +93,8 @@ enum PluginProcess {
                 if result == pid { exited = true }
             }
             if exited {
-                // The plugin is gone: take what is buffered and stop, even if
-                // a child it left behind still holds the pipes open.
+                // The plugin is gone. Take what is buffered and stop, even if
+                // a child it left behind keeps the sockets open.
                 io.drain()
                 break
             }

@@ -6,7 +6,7 @@ import HydraLog
 import Testing
 @testable import BackendHost
 
-/// A loader writing its logs nowhere and its state under `directory`.
+/// Creates a loader that discards its logs and keeps state under `directory`.
 func makeLoader(_ directory: TemporaryDirectory, pluginDirectories: [String] = ["/usr/lib/cni"]) -> BackendLoader {
     BackendLoader(directory: directory.path, stateRoot: directory.path + "/state",
                   executor: CNIExecutor(pluginDirectories: pluginDirectories),
@@ -199,7 +199,7 @@ func probeRequest(mode: String, ifName: String = "net1", extra: [String: JSONVal
         let backend = try loadProbe(directory)
         defer { backend.shutdown() }
         // The probe sleeps 3 s, so a timeout error (and not success) shows
-        // that the caller got its answer at the deadline, before the call
+        // that the caller got its error at the deadline, before the call
         // returned. Elapsed time is not asserted: parallel tests that block
         // Swift concurrency threads can delay the resumption arbitrarily.
         do {

@@ -51,7 +51,7 @@ func compileDummyBackend(in directory: TemporaryDirectory, fileName: String = "l
     return libraryPath
 }
 
-/// The Swift test backend as SwiftPM built it, next to the test bundle.
+/// Returns the path of the Swift test backend that SwiftPM built next to the test bundle.
 func swiftTestBackendPath() throws -> String {
     var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     for _ in 0..<6 {

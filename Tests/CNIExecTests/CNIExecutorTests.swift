@@ -29,7 +29,7 @@ func deadline(seconds: Double) -> Int64 {
     MonotonicClock.now() + Int64(seconds * 1_000_000_000)
 }
 
-/// Whether a process exists and is not a zombie, from /proc/PID/stat.
+/// Returns whether a process exists and is not a zombie, read from /proc/PID/stat.
 func processIsAlive(_ pid: Int32) -> Bool {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
           let close = stat.lastIndex(of: ")") else { return false }

@@ -34,10 +34,10 @@
  * ------------------------------------------------------------------------
  * 2. Life cycle and threads
  * ------------------------------------------------------------------------
- *     hydra_backend_entry()          once
- *     init(table, config, host, &inst) once; on failure nothing else is called
- *     attach / detach / check / gc   any number of times
- *     shutdown(instance)             once, after every other call returned
+ *     hydra_backend_entry()             once
+ *     init(table, config, host, &inst)  once; on failure nothing else is called
+ *     attach / detach / check / gc      any number of times
+ *     shutdown(instance)                once, after every other call returned
  *
  * The host never calls init or shutdown concurrently with anything else.
  * When `flags` contains HYDRA_BACKEND_THREAD_SAFE the host calls attach,
@@ -113,9 +113,8 @@
  * HYDRA_ERR_TRY_AGAIN_LATER (or its own code) when it cannot finish in time.
  * The host cannot interrupt a C call: when a call overruns its deadline, the
  * host reports a timeout for that attachment, keeps running, and frees the
- * late result once the call returns. A deadline of 0 means "no deadline"
- * and is used only by init-time tools such as `hydra backend check`
- * when the user asks for it.
+ * late result once the call returns. A deadline of 0 means "no deadline";
+ * the host always passes a real deadline, but a backend must accept 0.
  *
  * ------------------------------------------------------------------------
  * 6. Request JSON (attach, detach, check)
