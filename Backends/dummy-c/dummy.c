@@ -200,8 +200,12 @@ static void create_link(struct namespace_job *job, struct nl_sock *sock)
     error = rtnl_link_add(sock, link, NLM_F_CREATE | NLM_F_EXCL);
     rtnl_link_put(link);
     if (error < 0) {
-        job->code = fail(&job->error_message, DUMMY_ERR_NETLINK, "failed to create %s interface \"%s\" in %s: %s",
-                         job->kind, job->if_name, job->netns, nl_geterror(error));
+        /* A kernel without the driver of this link type answers EOPNOTSUPP,
+         * which libnl reports as "Operation not supported". */
+        job->code = fail(&job->error_message, DUMMY_ERR_NETLINK, "failed to create %s interface \"%s\" in %s: %s%s",
+                         job->kind, job->if_name, job->netns, nl_geterror(error),
+                         error == -NLE_OPNOTSUPP ? " (the kernel may lack this link type's driver; "
+                                                   "set \"kind\" to \"bridge\" or \"ifb\")" : "");
         return;
     }
 
