@@ -1,17 +1,21 @@
 import CNI
+import CNIExec
 import Foundation
 
 /// Argument parsing and the exit status of `hydra backend check`, kept in
 /// the library so tests can run the command without the executable.
 public enum BackendCheckCLI {
     public static let usage = """
-        usage: hydra backend check PATH.so [--config JSON|@FILE] [--network-config JSON|@FILE] [--timeout SECONDS]
+        usage: hydra backend check PATH.so [--config JSON|@FILE] [--network-config JSON|@FILE]
+                                   [--timeout SECONDS] [--cni-bin-dir DIR[:DIR...]]
 
           PATH.so           the backend library to check, loaded as the daemon loads it
           --config          the backend configuration passed to init (default {})
           --network-config  the CNI network configuration sent in each request
                             (default {"cniVersion":"1.0.0","name":"hydra-check","type":<first type>})
           --timeout         deadline of each backend call in seconds (default 10)
+          --cni-bin-dir     directories of CNI plugin binaries for the exec_cni_plugin
+                            host service, separated by ":" (default /opt/cni/bin)
 
         Runs as root: each check uses throwaway network namespaces. Prints one line
         per check and exits with status 1 when any check failed.
@@ -33,13 +37,19 @@ public enum BackendCheckCLI {
         var configuration: JSONValue = .object([:])
         var networkConfiguration: JSONValue?
         var timeout = 10.0
+        var pluginDirectories = CNIExecutor.defaultPluginDirectories
         while let argument = remaining.popFirst() {
             switch argument {
-            case "--config", "--network-config", "--timeout":
+            case "--config", "--network-config", "--timeout", "--cni-bin-dir":
                 guard let value = remaining.popFirst() else {
                     throw UsageError(description: "missing value after \(argument)")
                 }
-                if argument == "--timeout" {
+                if argument == "--cni-bin-dir" {
+                    pluginDirectories = value.split(separator: ":").map(String.init)
+                    guard !pluginDirectories.isEmpty else {
+                        throw UsageError(description: "invalid --cni-bin-dir \"\(value)\": expected directories separated by \":\"")
+                    }
+                } else if argument == "--timeout" {
                     guard let seconds = Double(value), seconds > 0 else {
                         throw UsageError(description: "invalid --timeout \"\(value)\": expected a positive number of seconds")
                     }
@@ -58,7 +68,8 @@ public enum BackendCheckCLI {
         }
         guard let path else { throw UsageError(description: "missing the backend library path") }
         return BackendCheckOptions(libraryPath: path, backendConfiguration: configuration,
-                                   networkConfiguration: networkConfiguration, callTimeoutSeconds: timeout)
+                                   networkConfiguration: networkConfiguration, callTimeoutSeconds: timeout,
+                                   cniPluginDirectories: pluginDirectories)
     }
 
     /// Reads an option value: JSON text, or `@FILE` for a file holding it.

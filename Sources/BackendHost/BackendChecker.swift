@@ -22,16 +22,21 @@ public struct BackendCheckOptions: Sendable {
     public var parallelAttachments: Int
     /// Interface name used inside the throwaway namespaces.
     public var interfaceName: String
+    /// Directories searched for CNI plugin binaries when the backend uses
+    /// the exec_cni_plugin host service.
+    public var cniPluginDirectories: [String]
 
     public init(libraryPath: String, backendConfiguration: JSONValue = .object([:]),
                 networkConfiguration: JSONValue? = nil, callTimeoutSeconds: Double = 10,
-                parallelAttachments: Int = 4, interfaceName: String = "hcheck0") {
+                parallelAttachments: Int = 4, interfaceName: String = "hcheck0",
+                cniPluginDirectories: [String] = CNIExecutor.defaultPluginDirectories) {
         self.libraryPath = libraryPath
         self.backendConfiguration = backendConfiguration
         self.networkConfiguration = networkConfiguration
         self.callTimeoutSeconds = callTimeoutSeconds
         self.parallelAttachments = parallelAttachments
         self.interfaceName = interfaceName
+        self.cniPluginDirectories = cniPluginDirectories
     }
 }
 
@@ -143,7 +148,8 @@ private final class CheckRun: @unchecked Sendable {
         do {
             backend = try LoadedBackend(library: library, configuration: options.backendConfiguration,
                                         stateDirectory: "\(workDirectory)/state/\(library.name)",
-                                        executor: CNIExecutor(), logger: logger)
+                                        executor: CNIExecutor(pluginDirectories: options.cniPluginDirectories),
+                                        logger: logger)
         } catch {
             record("init", .fail, error.description)
             return false

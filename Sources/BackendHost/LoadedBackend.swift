@@ -167,6 +167,14 @@ public final class LoadedBackend: @unchecked Sendable {
     /// whichever comes first. Returns the result string the backend set.
     private func call(operation: String, sandboxID: String?, deadline: Deadline,
                       _ body: @escaping RawCall) async throws(BackendCallError) -> String? {
+        if deadline.hasExpired {
+            let error = BackendCallError(kind: .deadlineExceeded, backend: name, operation: operation,
+                                         code: UInt32(HYDRA_HOST_ERR_DEADLINE_EXCEEDED),
+                                         message: "the deadline passed before the call started")
+            logger.warning("backend call not started", [("operation", operation), ("sandboxID", sandboxID ?? ""),
+                                                        ("error", error.description)])
+            throw error
+        }
         guard beginCall() else {
             throw BackendCallError(kind: .backendError, backend: name, operation: operation,
                                    code: UInt32(CNIError.tryAgainLater), message: "the backend was shut down")

@@ -116,11 +116,13 @@ let expectedChecks = [
         let directory = try TemporaryDirectory()
         try #"{"type":"dummy","address":"10.0.0.1/24"}"#.write(toFile: directory.path + "/net.json", atomically: true, encoding: .utf8)
         let options = try BackendCheckCLI.parse(["lib.so", "--config", #"{"a":1}"#,
-                                                 "--network-config", "@\(directory.path)/net.json", "--timeout", "3"])
+                                                 "--network-config", "@\(directory.path)/net.json", "--timeout", "3",
+                                                 "--cni-bin-dir", "/usr/lib/cni:/opt/cni/bin"])
         #expect(options.libraryPath == "lib.so")
         #expect(options.backendConfiguration == ["a": 1])
         #expect(options.networkConfiguration?["address"] == "10.0.0.1/24")
         #expect(options.callTimeoutSeconds == 3)
+        #expect(options.cniPluginDirectories == ["/usr/lib/cni", "/opt/cni/bin"])
     }
 
     @Test(arguments: [

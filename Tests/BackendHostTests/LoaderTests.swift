@@ -216,6 +216,20 @@ func probeRequest(mode: String, ifName: String = "net1", extra: [String: JSONVal
         #expect(result.interfaces.map(\.name) == ["net2"])
     }
 
+    @Test func expiredDeadlineSkipsCall() async throws {
+        let directory = try TemporaryDirectory()
+        let backend = try loadProbe(directory)
+        defer { backend.shutdown() }
+        do {
+            _ = try await backend.attach(probeRequest(mode: "ok"),
+                                         deadline: Deadline(monotonicNanoseconds: Deadline.now() - 1))
+            Issue.record("expected a deadline error")
+        } catch {
+            #expect(error.kind == .deadlineExceeded)
+            #expect(error.message == "the deadline passed before the call started")
+        }
+    }
+
     @Test func execServiceRunsPlugin() async throws {
         let directory = try TemporaryDirectory()
         let plugins = try TemporaryDirectory("hydra-backendhost-plugins")
