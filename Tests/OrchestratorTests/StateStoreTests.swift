@@ -38,6 +38,30 @@ import Testing
         #expect(try reopened.loadAll().records == [record])
     }
 
+    @Test func recordFileLayout() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try StateStore(directory: directory.path).save(sampleRecord("layout"))
+        let text = try String(contentsOfFile: directory.path + "/sandboxes/layout.json", encoding: .utf8)
+        let file = try JSONValue(parsing: text)
+        #expect(file["version"] == 1)
+        #expect(file["sandboxID"] == "layout")
+        #expect(file["netnsPath"] == "/var/run/netns/x")
+        #expect(file["pod"] == ["namespace": "default", "name": "web", "uid": "uid-1"])
+        let attachment = try #require(file["attachments"]?[0])
+        #expect(attachment["network"] == "macvlan-conf")
+        #expect(attachment["definitionNamespace"] == "default")
+        #expect(attachment["interface"] == "net1")
+        #expect(attachment["backend"] == "macvlan")
+        #expect(attachment["config"]?["mtu"] == .integer(1500))
+        #expect(attachment["runtimeConfig"] == ["ips": ["10.1.1.5/24"]])
+        #expect(attachment["defaultRoute"] == ["10.1.1.1"])
+        #expect(attachment["result"]?["ips"]?[0]?["address"] == "10.1.1.5/24")
+        #expect(attachment["cniArgs"]?["K8S_POD_INFRA_CONTAINER_ID"] == "layout")
+        #expect(file["intent"]?["interface"] == "net2")
+        #expect(file["intent"]?["result"] == nil)
+    }
+
     @Test func missingRecordIsNil() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
