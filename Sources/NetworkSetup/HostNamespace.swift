@@ -28,18 +28,19 @@ public struct HostNamespace: Sendable {
         try run { try NetlinkSocket() }
     }
 
-    /// Runs a program in the host namespace and returns its standard output.
+    /// Runs a program in the host namespace, with `input` on its standard
+    /// input when given, and returns its standard output.
     /// For a test namespace the program runs under `nsenter --net=PATH`.
     /// Throws `CommandError` with the exit status and standard error on failure.
     @discardableResult
-    public func runCommand(_ path: String, _ arguments: [String]) throws -> String {
+    public func runCommand(_ path: String, _ arguments: [String], input: String? = nil) throws -> String {
         var executable = path
         var fullArguments = arguments
         if let namespace {
             executable = "/usr/bin/nsenter"
             fullArguments = ["--net=\(namespace.path)", path] + arguments
         }
-        let output = try Subprocess.run(executable, fullArguments)
+        let output = try Subprocess.run(executable, fullArguments, input: input.map { Array($0.utf8) })
         guard output.status == 0 else {
             throw CommandError(command: ([path] + arguments).joined(separator: " "), status: output.status,
                                standardError: output.standardError.trimmingCharacters(in: .whitespacesAndNewlines))

@@ -165,3 +165,48 @@ func bridgeMatchesReferenceLayer2() throws {
     #expect(normalizedResult(nativeJSON) == normalizedResult(referenceResult),
             "native: \(nativeJSON.encodedString())\nreference: \(referenceResult.encodedString())")
 }
+
+/// Returns `nft list table bridge nat` inside `side`'s host with veth names replaced.
+func spoofCheckRules(_ side: DifferentialSide) -> [String] {
+    let text = (try? side.host.run("/usr/sbin/nft", ["list", "table", "bridge", "nat"])) ?? ""
+    return text.split(separator: "\n").map { line in
+        line.replacingOccurrences(of: #"veth[0-9a-f]{8}"#, with: "VETH", options: .regularExpression)
+            .trimmingCharacters(in: .whitespaces)
+    }
+}
+
+@Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/lib/cni/bridge"),
+               "needs root and the reference bridge plugin"))
+func bridgeMatchesReferenceMACSpoofCheck() throws {
+    let native = try DifferentialSide()
+    let reference = try DifferentialSide()
+    let bridge = "dbr" + randomSuffix(8)
+    let mac = "0a:58:0a:21:00:05"
+    func config(_ side: DifferentialSide) -> String {
+        """
+        {"cniVersion": "1.0.0", "name": "spoof", "type": "bridge", "bridge": "\(bridge)", "macspoofchk": true,
+         "runtimeConfig": {"mac": "\(mac)"},
+         "ipam": {"type": "host-local", "subnet": "10.33.0.0/24", "dataDir": "\(side.data.path)"}}
+        """
+    }
+
+    let plugin = BridgePlugin(host: HostNamespace(namespace: native.host.namespace))
+    let nativeResult = try plugin.add(try makeRequest(config(native), netns: native.pod.path, sandboxID: "spoof",
+                                                      runtimeConfig: ["mac": .string(mac)]))
+    _ = try runReferencePlugin("bridge", command: "ADD", config: config(reference), host: reference.host,
+                               netns: reference.pod.path, containerID: "spoof")
+
+    let nativeRules = spoofCheckRules(native)
+    #expect(nativeRules.contains("ether saddr \(mac) return comment \"macspoofchk-spoof-net1\""))
+    #expect(nativeRules.contains("iifname \"VETH\" jump cni-br-iface-spoof-net1 comment \"macspoofchk-spoof-net1\""))
+    #expect(nativeRules == spoofCheckRules(reference))
+    #expect(try native.pod.socket.link(named: "net1").mac?.description == mac)
+
+    try plugin.del(try makeRequest(config(native), netns: native.pod.path, sandboxID: "spoof",
+                                   prevResult: try nativeResult.jsonValue()))
+    _ = try runReferencePlugin("bridge", command: "DEL", config: config(reference), host: reference.host,
+                               netns: reference.pod.path, containerID: "spoof")
+    let nativeAfter = spoofCheckRules(native)
+    #expect(!nativeAfter.contains { $0.contains("macspoofchk-spoof-net1") })
+    #expect(nativeAfter == spoofCheckRules(reference))
+}

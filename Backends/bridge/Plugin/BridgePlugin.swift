@@ -34,13 +34,6 @@ public final class BridgePlugin: Sendable {
             throw CNIError(code: CNIError.invalidNetworkConfig,
                            msg: "cannot set hairpin mode and promiscuous mode at the same time")
         }
-        if config.macSpoofCheck {
-            // NOTE: the reference plugin enforces macspoofchk with nftables
-            // rules on the host veth; Hydra does not build those rules yet and
-            // refuses rather than attach without the protection asked for.
-            throw CNIError(code: CNIError.invalidNetworkConfig,
-                           msg: "macspoofchk is not supported by Hydra's native bridge backend")
-        }
         let mac = try config.mac.map { (text) throws(CNIError) in try CNIAddresses.mac(text, field: "mac") }
 
         let pod = try openPodNamespace(request.netns)
@@ -71,6 +64,12 @@ public final class BridgePlugin: Sendable {
                 CNIResult.Interface(name: hostVethName),
                 CNIResult.Interface(name: request.ifName, mac: podLink.mac?.description, sandbox: request.netns),
             ]
+
+            if config.macSpoofCheck, let podMAC = podLink.mac {
+                let spoofCheck = MACSpoofCheck(host: host, containerID: request.sandboxID, ifName: request.ifName)
+                rollback.add { try? spoofCheck.teardown() }
+                try spoofCheck.setup(hostInterface: hostVethName, mac: podMAC.description)
+            }
 
             if config.ipamType != nil {
                 let allocation = try ipam.add(request)
@@ -120,7 +119,7 @@ public final class BridgePlugin: Sendable {
 
     /// Detaches the interface with CNI DEL semantics: deletes the pod
     /// interface (which deletes the host veth), releases the addresses and
-    /// removes the masquerade rules. Succeeds when the namespace or the
+    /// removes the MAC spoof check and masquerade rules. Succeeds when the namespace or the
     /// interface is gone, and when repeated.
     public func del(_ request: AttachRequest) throws {
         let config = try BridgeConfig(request: request)
@@ -149,6 +148,11 @@ public final class BridgePlugin: Sendable {
 
         if config.ipamType != nil {
             try ipam.del(request)
+        }
+        if config.macSpoofCheck {
+            try MACSpoofCheck(host: host, containerID: request.sandboxID, ifName: request.ifName).teardown()
+        }
+        if config.ipamType != nil {
             if config.ipMasq {
                 let masquerade = IPMasquerade(host: host)
                 for address in addresses {
