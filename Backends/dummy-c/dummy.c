@@ -140,8 +140,9 @@ static uint32_t parse_request(const char *request_json, struct dummy_request *re
     config = json_object_get(request->root, "config");
     if (!json_is_object(config))
         return fail(error_message, HYDRA_ERR_INVALID_NETWORK_CONFIG, "invalid request: missing object \"config\"");
+    /* Results use the CNI 1.x layout, so pre-1.0 versions are reported as 1.0.0. */
     request->cni_version = string_field(config, "cniVersion");
-    if (!request->cni_version)
+    if (!request->cni_version || strncmp(request->cni_version, "0.", 2) == 0)
         request->cni_version = "1.0.0";
     request->address = string_field(config, "address");
     if (json_object_get(config, "address") && !request->address)

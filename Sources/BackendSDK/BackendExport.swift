@@ -111,8 +111,7 @@ public enum BackendExport {
             let backend = try backend(from: instance)
             let request = try AttachRequest(jsonText: data(requestText))
             let result = try backend.attach(request, deadline: Deadline(monotonicNanoseconds: deadline))
-            let version = request.cniVersion.isEmpty ? result.cniVersion : request.cniVersion
-            let encoded = try result.jsonValue(as: version).encodedString()
+            let encoded = try result.jsonValue(as: resultVersion(for: request)).encodedString()
             resultJSON?.pointee = strdup(encoded)
             return 0
         } catch {
@@ -173,6 +172,15 @@ public enum BackendExport {
             throw CNIError(code: CNIError.internalError, msg: "called with a NULL instance (init did not succeed)")
         }
         return Unmanaged<InstanceBox>.fromOpaque(instance).takeUnretainedValue().backend
+    }
+
+    /// Returns the result version the ABI asks for: the config's cniVersion,
+    /// or 1.0.0 when the config is missing one or names a pre-1.0 version.
+    private static func resultVersion(for request: AttachRequest) -> String {
+        guard let version = CNIVersion(request.cniVersion), version >= .v1_0_0 else {
+            return CNIVersion.v1_0_0.description
+        }
+        return version.description
     }
 
     private static func data(_ text: UnsafePointer<CChar>?) -> Data {

@@ -113,6 +113,24 @@ import Testing
         }
     }
 
+    @Test(.enabled(if: getuid() == 0, "needs root"))
+    func preOneZeroConfigGetsOneZeroResult() async throws {
+        let directory = try TemporaryDirectory()
+        let namespace = "hx-sdk-\(UInt32.random(in: 0...0xFFFFFF))"
+        try runTool("/usr/sbin/ip", ["netns", "add", namespace])
+        defer { _ = try? runTool("/usr/sbin/ip", ["netns", "del", namespace]) }
+        let backend = try loadSwiftTestBackend(directory, configuration: ["skipInterface": true])
+        defer { backend.shutdown() }
+
+        for (configVersion, resultVersion) in [("0.4.0", "1.0.0"), ("1.0.0", "1.0.0"), ("1.1.0", "1.1.0")] {
+            let request = AttachRequest(sandboxID: "s-\(configVersion)", netns: "/var/run/netns/\(namespace)", ifName: "net1",
+                                        networkName: "n",
+                                        config: ["cniVersion": .string(configVersion), "name": "n", "type": "swifttest"])
+            let result = try await backend.attach(request, deadline: .after(seconds: 5))
+            #expect(result.cniVersion == resultVersion, "config version \(configVersion)")
+        }
+    }
+
     @Test func shutdownWaitsForCallsInFlight() async throws {
         let directory = try TemporaryDirectory()
         let backend = try loadSwiftTestBackend(directory, configuration: ["attachDelaySeconds": 0.5, "attachErrorCode": 100])

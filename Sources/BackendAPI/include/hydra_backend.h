@@ -18,16 +18,18 @@
  *     const struct hydra_backend_v1 *hydra_backend_entry(void);
  *
  * It returns a pointer to a table that stays valid and unchanged until the
- * process exits. The host calls it once, right after dlopen, before any other
- * backend code runs. It must not fail and must not block.
+ * process exits. The host calls it once, right after dlopen, before it calls
+ * any other function of the backend. It must not block; the host rejects
+ * the library when it returns NULL.
  *
  * The first field of every table version is `abi_version`, and it never
  * moves. A backend sets it to the HYDRA_BACKEND_ABI_VERSION of the header it
  * was compiled against. The host reads that field first and rejects the
  * library when the value differs from its own ABI version, before it reads
  * any other field. A later ABI version is a new table type
- * (struct hydra_backend_v2) and a new constant, so a library built against
- * this header keeps being rejected, never misread, by a newer host.
+ * (struct hydra_backend_v2) and a new constant, so a host never misreads a
+ * table: it either knows the layout of the version it finds or rejects the
+ * library.
  * `struct_size` carries sizeof(struct hydra_backend_v1) as the backend saw it,
  * and the host rejects a table smaller than its own.
  *
@@ -38,6 +40,10 @@
  *     init(table, config, host, &inst)  once; on failure nothing else is called
  *     attach / detach / check / gc      any number of times
  *     shutdown(instance)                once, after every other call returned
+ *
+ * When calls still run a few seconds after the host decided to stop (a
+ * backend stuck past its deadlines), the host skips shutdown and exits
+ * without it.
  *
  * The host never calls init or shutdown concurrently with anything else.
  * When `flags` contains HYDRA_BACKEND_THREAD_SAFE the host calls attach,
@@ -88,7 +94,8 @@
  * value is an error, and the backend then sets *error_message to a
  * human-readable message that names the failing value, for example
  * "failed to create dummy interface \"net1\": File exists". The codes follow
- * the CNI specification (version 1.1, "Error codes"):
+ * CNI: the specification reserves 1..99 ("Well-known Error Codes"), and
+ * libcni's pkg/types adds 8 (invalid netns) and 999 (internal error):
  *
  *   1..99       reserved by CNI; use only the meanings listed below
  *               (HYDRA_ERR_*). The host reports any other code in this range
@@ -184,8 +191,9 @@
  *    "routes":[{"dst":"0.0.0.0/0","gw":"10.10.0.1"}],
  *    "dns":{"nameservers":[],"domain":"","search":[],"options":[]}}
  *
- * "cniVersion" is the version in the request's config (or "1.0.0" when that
- * is older). The interface in the pod namespace named "ifName" must appear in
+ * "cniVersion" is the version in the request's config, or "1.0.0" when the
+ * config names an older version (the result keeps the 1.x layout; the host
+ * converts it for older plugin chains). The interface in the pod namespace named "ifName" must appear in
  * "interfaces" with its "sandbox" set to the request's "netns". The host
  * rejects a result that is not a JSON object or whose "interfaces"/"ips"
  * are malformed, and fails that attachment.
