@@ -126,6 +126,11 @@ import Testing
         let plans = try await planner.explain(namespace: "team-a", labels: ["fast": "yes"], annotation: "macvlan-conf")
         #expect(plans.map(\.statusName) == ["everywhere", "labelled", "team-a/macvlan-conf"])
         #expect(plans.map(\.interface) == ["hydra", "net1", "net2"])
+        #expect(plans.map(\.summary) == [
+            "hydra everywhere type=bridge (default rule)",
+            "net1 labelled type=bridge (default rule)",
+            "net2 team-a/macvlan-conf type=macvlan (annotation element 1)",
+        ])
     }
 
     @Test func isolationAppliesToBothForms() async throws {

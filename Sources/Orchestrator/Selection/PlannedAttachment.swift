@@ -36,6 +36,24 @@ public struct PlannedAttachment: Sendable, Equatable {
         self.origin = origin
     }
 
+    /// One line for `hydra explain`, for example
+    /// `net1 team-a/macvlan-conf type=macvlan (annotation element 1)`.
+    public var summary: String {
+        let types: String
+        if let plugins = config["plugins"]?.arrayValue {
+            types = plugins.compactMap { $0["type"]?.stringValue }.joined(separator: ",")
+        } else {
+            types = config["type"]?.stringValue ?? ""
+        }
+        var line = "\(interface) \(statusName) type=\(types)"
+        switch origin {
+        case .defaultRule: line += " (default rule)"
+        case .annotation(let position): line += " (annotation element \(position))"
+        }
+        if !defaultRoute.isEmpty { line += " default-route=\(defaultRoute.joined(separator: ","))" }
+        return line
+    }
+
     /// `name` in the network-status list: `namespace/network` for a
     /// NetworkAttachmentDefinition, the bare name for a local network.
     public var statusName: String {
