@@ -12,9 +12,10 @@ public enum CNIExecError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The plugin printed a CNI error object and exited non-zero.
     case plugin(path: String, error: CNIError)
     /// The plugin exited non-zero (or was killed by `signal`) without a CNI
-    /// error object on stdout. `stderr` contains what it printed there.
-    case pluginFailed(path: String, command: String, exitStatus: Int32?, signal: Int32?, stderr: String)
-    /// The deadline passed; the plugin's process group was killed.
+    /// error object on stdout. `stderr` and `stdout` contain what it printed.
+    case pluginFailed(path: String, command: String, exitStatus: Int32?, signal: Int32?, stderr: String, stdout: String)
+    /// The deadline passed and the plugin's process group was killed, or,
+    /// with `afterMilliseconds` 0, the deadline had passed before the start.
     case timedOut(path: String, command: String, afterMilliseconds: Int64)
     /// The plugin succeeded but its stdout is not what the command returns.
     case invalidOutput(path: String, command: String, reason: String)
@@ -45,11 +46,15 @@ public enum CNIExecError: Error, Sendable, Equatable, CustomStringConvertible {
             return "failed to start plugin \(path): \(String(cString: strerror(code)))"
         case .plugin(let path, let error):
             return "plugin \(path) failed: \(error)"
-        case .pluginFailed(let path, let command, let exitStatus, let signal, let stderr):
+        case .pluginFailed(let path, let command, let exitStatus, let signal, let stderr, let stdout):
             let how = signal.map { "was killed by signal \($0)" } ?? "exited with status \(exitStatus ?? -1)"
-            let output = stderr.isEmpty ? "no output on stderr" : "stderr: \(stderr)"
+            var output = stderr.isEmpty ? "no output on stderr" : "stderr: \(stderr)"
+            if !stdout.isEmpty { output += "; stdout: \(stdout.prefix(500))" }
             return "plugin \(path) \(command) \(how) without a CNI error (\(output))"
         case .timedOut(let path, let command, let milliseconds):
+            if milliseconds == 0 {
+                return "plugin \(path) \(command) was not started: its deadline had already passed"
+            }
             return "plugin \(path) \(command) timed out after \(milliseconds) ms; its process group was killed"
         case .invalidOutput(let path, let command, let reason):
             return "plugin \(path) \(command) returned invalid output: \(reason)"

@@ -41,12 +41,23 @@ public struct CNIExecutor: Sendable {
     /// Runs the plugin for `invocation` and returns its stdout. A non-zero
     /// exit becomes `.plugin` when stdout contains a CNI error object
     /// (`code`, `msg`, `details`), and `.pluginFailed` with stderr otherwise.
-    /// `deadlineNanoseconds` is an absolute CLOCK_MONOTONIC time (0 for none)
-    /// at which the plugin's process group is killed.
+    /// `deadlineNanoseconds` is an absolute CLOCK_MONOTONIC time (0 for none,
+    /// see `MonotonicClock.now()`), not a duration: the plugin's process
+    /// group is killed when it passes, and a deadline already in the past
+    /// fails at once without starting the plugin.
     public func execute(_ invocation: CNIInvocation, deadlineNanoseconds: Int64) throws(CNIExecError) -> Data {
         let path = try findPlugin(invocation.pluginType)
         let environment = self.environment(for: invocation)
         let started = MonotonicClock.now()
+        // A deadline in the past is most often a relative duration passed by
+        // mistake; fail without starting the plugin so the mistake shows.
+        if deadlineNanoseconds != 0 && started >= deadlineNanoseconds {
+            let error = CNIExecError.timedOut(path: path, command: invocation.command, afterMilliseconds: 0)
+            logger.warning("CNI plugin not started: deadline already passed",
+                           [("plugin", path), ("command", invocation.command),
+                            ("deadlineNs", "\(deadlineNanoseconds)"), ("nowNs", "\(started)")])
+            throw error
+        }
 
         let output: PluginOutput
         do {
@@ -70,8 +81,10 @@ public struct CNIExecutor: Sendable {
         if !output.stdout.isEmpty, let pluginError = try? CNIError(parsing: output.stdout) {
             throw .plugin(path: path, error: pluginError)
         }
+        let stdoutText = String(decoding: output.stdout, as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         throw .pluginFailed(path: path, command: invocation.command, exitStatus: output.exitStatus,
-                            signal: output.signal, stderr: stderrText)
+                            signal: output.signal, stderr: stderrText, stdout: stdoutText)
     }
 
     /// Runs ADD and parses the result (any CNI version the CNI target reads).

@@ -112,6 +112,7 @@ func processIsAlive(_ pid: Int32) -> Bool {
         let directory = try FakePluginDirectory()
         try directory.addPlugin("failtext", script: """
             echo "something broke" >&2
+            echo "not a CNI error"
             exit 3
             """)
         let executor = CNIExecutor(pluginDirectories: [directory.path])
@@ -120,7 +121,7 @@ func processIsAlive(_ pid: Int32) -> Bool {
                                      deadlineNanoseconds: deadline(seconds: 10))
             Issue.record("expected the plugin to fail")
         } catch {
-            guard case .pluginFailed(_, let command, let exitStatus, let signal, let stderr) = error else {
+            guard case .pluginFailed(_, let command, let exitStatus, let signal, let stderr, let stdout) = error else {
                 Issue.record("expected .pluginFailed, got \(error)")
                 return
             }
@@ -128,6 +129,7 @@ func processIsAlive(_ pid: Int32) -> Bool {
             #expect(exitStatus == 3)
             #expect(signal == nil)
             #expect(stderr == "something broke")
+            #expect(stdout == "not a CNI error")
             #expect(error.description.contains("something broke"))
         }
     }
@@ -166,6 +168,19 @@ func processIsAlive(_ pid: Int32) -> Bool {
             alive = pids.filter(processIsAlive)
         }
         #expect(alive.isEmpty, "still running after the deadline: \(alive)")
+    }
+
+    @Test func pastDeadlineDoesNotStartPlugin() throws {
+        let directory = try FakePluginDirectory()
+        let marker = directory.path + "/ran"
+        try directory.addPlugin("marker", script: "touch \(marker)")
+        let executor = CNIExecutor(pluginDirectories: [directory.path])
+        // A relative duration passed as a deadline lies far in the past.
+        #expect(throws: CNIExecError.timedOut(path: directory.path + "/marker", command: "ADD", afterMilliseconds: 0)) {
+            try executor.execute(CNIInvocation(command: "ADD", pluginType: "marker", stdinData: Data()),
+                                 deadlineNanoseconds: 2_000_000_000)
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker))
     }
 
     @Test func textFileBusyIsRetried() throws {
