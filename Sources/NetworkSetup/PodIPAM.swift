@@ -7,9 +7,10 @@ import IPAM
 /// through `IPAMDispatcher`, any other `ipam.type` through `externalPlugin`,
 /// which in a loaded backend executes the IPAM binary via the host service.
 public struct PodIPAM: Sendable {
-    /// Executes the IPAM plugin binary `type` with CNI_COMMAND `command` for `request`.
-    public typealias ExternalPlugin =
-        @Sendable (_ type: String, _ command: String, _ stdinConfig: Data, _ request: AttachRequest) throws -> Data
+    /// Executes the IPAM plugin binary `type` with CNI_COMMAND `command` for
+    /// `request`, giving up at `deadline`.
+    public typealias ExternalPlugin = @Sendable (_ type: String, _ command: String, _ stdinConfig: Data,
+                                                 _ request: AttachRequest, _ deadline: Deadline) throws -> Data
 
     private let externalPlugin: ExternalPlugin
 
@@ -18,26 +19,26 @@ public struct PodIPAM: Sendable {
     }
 
     /// An `ExternalPlugin` for callers without a CNI executor: every call fails naming the type.
-    public static let rejectExternalPlugin: ExternalPlugin = { type, _, _, _ in
+    public static let rejectExternalPlugin: ExternalPlugin = { type, _, _, _, _ in
         throw CNIError(code: CNIError.invalidNetworkConfig,
                        msg: "IPAM type \"\(type)\" needs a CNI plugin executor, and none is configured")
     }
 
     /// Allocates addresses for the request's sandbox and interface (IPAM ADD).
-    public func add(_ request: AttachRequest) throws -> CNIResult {
-        try dispatcher(for: request).add(networkConfig: config(request), containerID: request.sandboxID,
+    public func add(_ request: AttachRequest, deadline: Deadline = .none) throws -> CNIResult {
+        try dispatcher(for: request, deadline: deadline).add(networkConfig: config(request), containerID: request.sandboxID,
                                          ifName: request.ifName, cniArgs: PluginRequestSupport.cniArgs(request.args))
     }
 
     /// Releases the request's addresses (IPAM DEL); succeeds when none are held.
-    public func del(_ request: AttachRequest) throws {
-        try dispatcher(for: request).del(networkConfig: config(request), containerID: request.sandboxID,
+    public func del(_ request: AttachRequest, deadline: Deadline = .none) throws {
+        try dispatcher(for: request, deadline: deadline).del(networkConfig: config(request), containerID: request.sandboxID,
                                          ifName: request.ifName, cniArgs: PluginRequestSupport.cniArgs(request.args))
     }
 
     /// Verifies that the request's addresses are still held (IPAM CHECK).
-    public func check(_ request: AttachRequest) throws {
-        try dispatcher(for: request).check(networkConfig: config(request, withPrevResult: true),
+    public func check(_ request: AttachRequest, deadline: Deadline = .none) throws {
+        try dispatcher(for: request, deadline: deadline).check(networkConfig: config(request, withPrevResult: true),
                                            containerID: request.sandboxID, ifName: request.ifName,
                                            cniArgs: PluginRequestSupport.cniArgs(request.args))
     }
@@ -47,10 +48,10 @@ public struct PodIPAM: Sendable {
                                         prevResult: withPrevResult ? request.prevResult : nil)
     }
 
-    private func dispatcher(for request: AttachRequest) -> IPAMDispatcher {
+    private func dispatcher(for request: AttachRequest, deadline: Deadline) -> IPAMDispatcher {
         let externalPlugin = self.externalPlugin
         return IPAMDispatcher { type, command, stdinConfig in
-            try externalPlugin(type, command, stdinConfig, request)
+            try externalPlugin(type, command, stdinConfig, request, deadline)
         }
     }
 }

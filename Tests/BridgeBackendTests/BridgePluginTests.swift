@@ -231,3 +231,38 @@ func bridgeHairpinAndPromiscuousMode() throws {
                                                    netns: promiscPod.path, ifName: "net2", sandboxID: "s-both"))
     }
 }
+
+/// Returns true when the kernel supports bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING).
+let kernelHasBridgeVLANFiltering: Bool = {
+    guard let probe = try? TestNamespace("hyprobe") else { return false }
+    return (try? probe.socket.addBridge(name: "vlanprobe", vlanFiltering: true)) != nil
+}()
+
+@Test(.enabled(if: getuid() == 0 && kernelHasBridgeVLANFiltering,
+               "needs root and a kernel with bridge VLAN filtering"))
+func bridgeVLANAccessPort() throws {
+    let fixture = try BridgeFixture()
+    let pod = try TestNamespace("hypod")
+    let result = try fixture.plugin.add(try makeRequest(fixture.config(extra: #""vlan": 42"#), netns: pod.path,
+                                                        sandboxID: "s-vlan"))
+
+    let bridgeData = (fixture.host.ipLink(fixture.bridge)?["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any]
+    #expect(bridgeData?["vlan_filtering"] as? Int == 1)
+    let vlans = jsonArray(try fixture.host.run("/usr/sbin/bridge", ["-j", "vlan", "show", "dev", result.interfaces[1].name]))
+    let entries = vlans.first?["vlans"] as? [[String: Any]] ?? []
+    let flags = entries.first { $0["vlan"] as? Int == 42 }?["flags"] as? [String] ?? []
+    #expect(flags.contains("PVID"))
+    #expect(flags.contains("Egress Untagged"))
+}
+
+@Test(.enabled(if: getuid() == 0, "needs root"))
+func bridgeRejectsInvalidVLAN() throws {
+    let fixture = try BridgeFixture()
+    let pod = try TestNamespace("hypod")
+    do {
+        _ = try fixture.plugin.add(try makeRequest(fixture.config(extra: #""vlan": 5000"#), netns: pod.path, sandboxID: "s-badvlan"))
+        Issue.record("VLAN 5000 was accepted")
+    } catch {
+        #expect("\(error)".contains("invalid VLAN ID 5000"))
+    }
+}

@@ -27,7 +27,10 @@ public final class BridgePlugin: Sendable {
     /// veth, in that order. On failure it removes the veth pair, releases
     /// the addresses and masquerade rules it added, and throws a `CNIError`.
     /// A bridge it created stays, as with the reference plugin.
-    public func add(_ request: AttachRequest) throws -> CNIResult {
+    ///
+    /// NOTE: `deadline` bounds only an IPAM plugin run through the host's CNI
+    /// executor. The netlink steps and native IPAM are not interrupted by it.
+    public func add(_ request: AttachRequest, deadline: Deadline = .none) throws -> CNIResult {
         var config = try BridgeConfig(request: request)
         if config.isDefaultGateway { config.isGateway = true }
         if config.hairpinMode && config.promiscMode {
@@ -72,8 +75,8 @@ public final class BridgePlugin: Sendable {
             }
 
             if config.ipamType != nil {
-                let allocation = try ipam.add(request)
-                rollback.add { [ipam] in try? ipam.del(request) }
+                let allocation = try ipam.add(request, deadline: deadline)
+                rollback.add { [ipam] in try? ipam.del(request, deadline: deadline) }
                 guard !allocation.ips.isEmpty else {
                     throw CNIError(code: CNIError.internalError, msg: "IPAM plugin returned missing IP config")
                 }
@@ -121,7 +124,7 @@ public final class BridgePlugin: Sendable {
     /// interface (which deletes the host veth), releases the addresses and
     /// removes the MAC spoof check and masquerade rules. Succeeds when the namespace or the
     /// interface is gone, and when repeated.
-    public func del(_ request: AttachRequest) throws {
+    public func del(_ request: AttachRequest, deadline: Deadline = .none) throws {
         let config = try BridgeConfig(request: request)
         var addresses: [IPNetwork] = []
         if let previous = request.prevResult, let recorded = try? CNIResult(json: previous) {
@@ -147,7 +150,7 @@ public final class BridgePlugin: Sendable {
         }
 
         if config.ipamType != nil {
-            try ipam.del(request)
+            try ipam.del(request, deadline: deadline)
         }
         if config.macSpoofCheck {
             try MACSpoofCheck(host: host, containerID: request.sandboxID, ifName: request.ifName).teardown()
@@ -166,13 +169,13 @@ public final class BridgePlugin: Sendable {
     /// bridge exists with the configured promiscuous mode, the pod interface
     /// is a veth whose peer is a port of the bridge, and the recorded
     /// addresses and routes are in the pod namespace.
-    public func check(_ request: AttachRequest) throws {
+    public func check(_ request: AttachRequest, deadline: Deadline = .none) throws {
         let config = try BridgeConfig(request: request)
         guard let previous = request.prevResult else {
             throw CNIError(code: CNIError.invalidNetworkConfig, msg: "Required prevResult missing")
         }
         let recorded = try CNIResult(json: previous)
-        if config.ipamType != nil { try ipam.check(request) }
+        if config.ipamType != nil { try ipam.check(request, deadline: deadline) }
 
         let hostSocket = try host.makeSocket()
         guard recorded.interfaces.contains(where: { $0.name == config.bridge && $0.sandbox == nil }) else {

@@ -14,23 +14,23 @@ public final class MacvlanBackend: Backend {
     let plugin: MacvlanPlugin
 
     public init(configuration: JSONValue, host: HostServices) throws {
-        let ipam = PodIPAM { type, command, stdinConfig, request in
+        let ipam = PodIPAM { type, command, stdinConfig, request, deadline in
             try host.execIPAMPlugin(type: type, command: command, stdinConfig: stdinConfig,
-                                    for: request, deadline: .after(seconds: 30))
+                                    for: request, deadline: deadline)
         }
         plugin = MacvlanPlugin(ipam: ipam)
     }
 
     public func attach(_ request: AttachRequest, deadline: Deadline) throws -> CNIResult {
-        try plugin.add(request)
+        try plugin.add(request, deadline: deadline)
     }
 
     public func detach(_ request: AttachRequest, deadline: Deadline) throws {
-        try plugin.del(request)
+        try plugin.del(request, deadline: deadline)
     }
 
     public func check(_ request: AttachRequest, deadline: Deadline) throws {
-        try plugin.check(request)
+        try plugin.check(request, deadline: deadline)
     }
 }
 

@@ -22,7 +22,10 @@ public final class MacvlanPlugin: Sendable {
     /// Creates the macvlan as `request.ifName` in `request.netns` (CNI ADD) and
     /// returns the result with that one interface. On failure it deletes the
     /// macvlan and releases the addresses, and throws a `CNIError`.
-    public func add(_ request: AttachRequest) throws -> CNIResult {
+    ///
+    /// NOTE: `deadline` bounds only an IPAM plugin run through the host's CNI
+    /// executor. The netlink steps and native IPAM are not interrupted by it.
+    public func add(_ request: AttachRequest, deadline: Deadline = .none) throws -> CNIResult {
         let config = try MacvlanConfig(request: request)
         let mac = try config.mac.map { (text) throws(CNIError) in try CNIAddresses.mac(text, field: "mac") }
 
@@ -51,7 +54,7 @@ public final class MacvlanPlugin: Sendable {
             result.interfaces = [CNIResult.Interface(name: request.ifName, mac: link.mac?.description, sandbox: request.netns)]
 
             if config.ipamType != nil {
-                let allocation = try ipam.add(request)
+                let allocation = try ipam.add(request, deadline: deadline)
                 allocated = true
                 guard !allocation.ips.isEmpty else {
                     throw CNIError(code: CNIError.internalError, msg: "IPAM plugin returned missing IP config")
@@ -74,7 +77,7 @@ public final class MacvlanPlugin: Sendable {
             result.dns = config.dns
             return result
         } catch {
-            if allocated { try? ipam.del(request) }
+            if allocated { try? ipam.del(request, deadline: deadline) }
             if created, let link = try? podSocket.linkIfPresent(named: request.ifName) {
                 try? podSocket.deleteLink(index: link.index)
             }
@@ -84,9 +87,9 @@ public final class MacvlanPlugin: Sendable {
 
     /// Releases the addresses and deletes the macvlan (CNI DEL). Succeeds when
     /// the namespace or the interface is gone, and when repeated.
-    public func del(_ request: AttachRequest) throws {
+    public func del(_ request: AttachRequest, deadline: Deadline = .none) throws {
         let config = try MacvlanConfig(request: request)
-        if config.ipamType != nil { try ipam.del(request) }
+        if config.ipamType != nil { try ipam.del(request, deadline: deadline) }
         guard !request.netns.isEmpty else { return }
 
         let pod: NetworkNamespace
@@ -112,9 +115,9 @@ public final class MacvlanPlugin: Sendable {
     /// Verifies the attachment against `request.prevResult` (CNI CHECK): the
     /// master exists, the pod interface is a macvlan in the configured mode with
     /// the recorded MAC, and the recorded addresses and routes are present.
-    public func check(_ request: AttachRequest) throws {
+    public func check(_ request: AttachRequest, deadline: Deadline = .none) throws {
         let config = try MacvlanConfig(request: request)
-        if config.ipamType != nil { try ipam.check(request) }
+        if config.ipamType != nil { try ipam.check(request, deadline: deadline) }
         guard let previous = request.prevResult else {
             throw CNIError(code: CNIError.invalidNetworkConfig, msg: "required prevResult missing")
         }
