@@ -325,6 +325,31 @@ struct Harness {
         #expect(try harness.store.load(sandboxID: "p1") != nil)
     }
 
+    @Test func periodicPassDetachesVanished() async throws {
+        let harness = Harness()
+        defer { harness.directory.remove() }
+        try await harness.orchestrator.configure(runtimeConfig: """
+            {"stateDir": "\(harness.directory.path)", "reconcile": {"intervalSeconds": 1},
+             "networks": [{"name": "a", "default": {"namespaces": ["default"]}, "config": {"type": "bridge"}}]}
+            """)
+        await harness.orchestrator.synchronize(pods: [])
+        try await harness.orchestrator.runPodSandbox(makePod(id: "p4"), deadline: farDeadline)
+        // p5's record appears after the Synchronize, as if the runtime
+        // dropped the sandbox without a RemovePodSandbox.
+        try harness.store.save(SandboxRecord(sandboxID: "p5", pod: PodReference(namespace: "d", name: "x", uid: "u"),
+                                             netnsPath: "/proc/self/ns/net",
+                                             attachments: try #require(try harness.store.load(sandboxID: "p4")).attachments))
+        let passes = harness.orchestrator.counters.reconcilePasses
+        let periodic = Task { await harness.orchestrator.runPeriodicReconcile() }
+        defer { periodic.cancel() }
+        for _ in 0..<40 where try harness.store.load(sandboxID: "p5") != nil {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try harness.store.load(sandboxID: "p5") == nil)
+        #expect(try harness.store.load(sandboxID: "p4") != nil, "a sandbox attached since the Synchronize is kept")
+        #expect(harness.orchestrator.counters.reconcilePasses > passes)
+    }
+
     @Test func sameSandboxSerialized() async throws {
         let harness = Harness()
         defer { harness.directory.remove() }
