@@ -174,7 +174,7 @@ public enum BackendExport {
         return Unmanaged<InstanceBox>.fromOpaque(instance).takeUnretainedValue().backend
     }
 
-    /// Returns the result version the ABI asks for: the config's cniVersion,
+    /// Returns the result version the ABI requires: the config's cniVersion,
     /// or 1.0.0 when the config is missing one or names a pre-1.0 version.
     private static func resultVersion(for request: AttachRequest) -> String {
         guard let version = CNIVersion(request.cniVersion), version >= .v1_0_0 else {

@@ -47,10 +47,10 @@ public enum CNIExecError: Error, Sendable, Equatable, CustomStringConvertible {
         case .plugin(let path, let error):
             return "plugin \(path) failed: \(error)"
         case .pluginFailed(let path, let command, let exitStatus, let signal, let stderr, let stdout):
-            let how = signal.map { "was killed by signal \($0)" } ?? "exited with status \(exitStatus ?? -1)"
+            let ending = signal.map { "was killed by signal \($0)" } ?? "exited with status \(exitStatus ?? -1)"
             var output = stderr.isEmpty ? "no output on stderr" : "stderr: \(stderr)"
             if !stdout.isEmpty { output += "; stdout: \(stdout.prefix(500))" }
-            return "plugin \(path) \(command) \(how) without a CNI error (\(output))"
+            return "plugin \(path) \(command) \(ending) without a CNI error (\(output))"
         case .timedOut(let path, let command, let milliseconds):
             if milliseconds == 0 {
                 return "plugin \(path) \(command) was not started: its deadline had already passed"
