@@ -216,6 +216,34 @@ func probeRequest(mode: String, ifName: String = "net1", extra: [String: JSONVal
         #expect(result.interfaces.map(\.name) == ["net2"])
     }
 
+    @Test(arguments: [true, false])
+    func threadSafetyFlagControlsConcurrency(threadSafe: Bool) async throws {
+        let directory = try TemporaryDirectory()
+        _ = try compileLibrary(probeBackendSource, name: "libhydra-backend-probe.so", in: directory,
+                               extraArguments: threadSafe ? [] : ["-DFLAGS=0"])
+        let backend = try makeLoader(directory).loadOne(BackendSpec(name: "probe"))
+        defer { backend.shutdown() }
+        #expect(backend.library.isThreadSafe == threadSafe)
+
+        let started = Date()
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<3 {
+                group.addTask {
+                    _ = try? await backend.attach(probeRequest(mode: "sleep:400", ifName: "net\(index)"),
+                                                  deadline: .after(seconds: 10))
+                }
+            }
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        if threadSafe {
+            // Three serialized 0.4 s calls need at least 1.2 s; parallel ones
+            // take about 0.4 s, leaving room for a busy machine.
+            #expect(elapsed < 1.2, "thread-safe calls took \(elapsed) s, as if serialized")
+        } else {
+            #expect(elapsed >= 1.2, "serialized calls took only \(elapsed) s")
+        }
+    }
+
     @Test func expiredDeadlineSkipsCall() async throws {
         let directory = try TemporaryDirectory()
         let backend = try loadProbe(directory)

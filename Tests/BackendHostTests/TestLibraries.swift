@@ -90,7 +90,8 @@ func runTool(_ executable: String, _ arguments: [String]) throws -> String {
 /// - "sleep:MS": sleeps MS milliseconds, then succeeds.
 /// - "exec": runs the CNI plugin named by config "plugin" through the host
 ///   service and returns its stdout as the result.
-/// INIT_CODE (a macro, default 0) makes init fail with that code.
+/// Macros: INIT_CODE (default 0) makes init fail with that code, FLAGS
+/// (default HYDRA_BACKEND_THREAD_SAFE) sets the table's flags.
 let probeBackendSource = #"""
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -109,6 +110,9 @@ let probeBackendSource = #"""
 #endif
 #ifndef BACKEND_TYPE
 #define BACKEND_TYPE "probe"
+#endif
+#ifndef FLAGS
+#define FLAGS HYDRA_BACKEND_THREAD_SAFE
 #endif
 
 static const struct hydra_host_services_v1 *services;
@@ -173,7 +177,7 @@ static const char *const probe_types[] = {BACKEND_TYPE, NULL};
 
 static const struct hydra_backend_v1 table = {
     .abi_version = ABI_VERSION, .struct_size = sizeof(struct hydra_backend_v1),
-    .name = BACKEND_NAME, .version = "0.1.0", .types = probe_types, .flags = HYDRA_BACKEND_THREAD_SAFE,
+    .name = BACKEND_NAME, .version = "0.1.0", .types = probe_types, .flags = FLAGS,
     .init = probe_init, .attach = probe_attach, .detach = probe_detach, .check = probe_check,
     .gc = NULL, .shutdown = probe_shutdown, .free_string = probe_free,
 };
