@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Netlink
 import Netns
+import NetworkSetup
 import Testing
 
 @Test func ipNetworkParsingAndMasking() throws {
@@ -127,4 +128,10 @@ func permanentNeighbour() throws {
     try ns.socket.deleteNeighbour(address: IPAddress("10.48.0.9")!, index: index)
     let after = jsonArray(try runCommand("/usr/sbin/ip", ["-n", ns.name, "-j", "neigh", "show", "dev", "n0"]))
     #expect(!after.contains { $0["dst"] as? String == "10.48.0.9" })
+}
+
+@Test func masqueradeChainNameMatchesReference() {
+    // Expected values computed with Python's hashlib: "CNI-" + sha512("mynet" + "sandbox-1") hex, cut to 28 characters.
+    #expect(IPMasquerade.chainName(network: "mynet", containerID: "sandbox-1") == "CNI-8154bdf1b49efcfa05f7c569")
+    #expect(IPMasquerade.comment(network: "mynet", containerID: "sandbox-1") == #"name: "mynet" id: "sandbox-1""#)
 }

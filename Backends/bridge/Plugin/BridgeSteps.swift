@@ -81,8 +81,7 @@ extension BridgePlugin {
     }
 
     /// Makes the host veth a port of the bridge, sets hairpin mode and the
-    /// access VLAN, and sets it up. The pod end is set up too, as the
-    /// reference plugin's veth setup does.
+    /// access VLAN, and sets it up.
     func connectHostVeth(named name: String, to bridge: Link, config: BridgeConfig, socket: NetlinkSocket) throws {
         let veth = try socket.link(named: name)
         do {
@@ -96,9 +95,6 @@ extension BridgePlugin {
             try socket.addBridgeVLAN(portIndex: veth.index, vid: UInt16(config.vlan), pvid: true, untagged: true)
         }
         try socket.setUp(index: veth.index)
-        if veth.parentIndex != 0 {
-            // The peer index is valid in the pod namespace only; the pod end is set up by the caller.
-        }
     }
 
     /// Adds each gateway address to the bridge (see `ensureAddress`) and
