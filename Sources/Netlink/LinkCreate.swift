@@ -134,7 +134,7 @@ extension NetlinkSocket {
     }
 
     /// Creates a dummy device. Needs a kernel with CONFIG_DUMMY; without it
-    /// the kernel answers "operation not supported".
+    /// the kernel returns "operation not supported".
     public func addDummy(name: String, namespaceFD: Int32? = nil) throws(NetlinkError) {
         guard let link = rtnl_link_alloc() else {
             throw NetlinkError(operation: "allocate", subject: "dummy \"\(name)\"", code: NLE_NOMEM)

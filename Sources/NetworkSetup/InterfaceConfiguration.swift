@@ -6,10 +6,11 @@ import Netns
 
 /// Applies the addresses and routes of a CNI result to an interface, the way
 /// the reference plugins' `ipam.ConfigureIface` (containernetworking/plugins
-/// 1.1.1) does: set the link up, enable IPv6 on it and on `lo` when an IPv6
-/// address follows, add every address whose `interface` index names the
-/// link, wait for IPv6 duplicate address detection, then add each route with
-/// the first gateway of its family when the route has none.
+/// 1.1.1) does. It sets the link up, enables IPv6 on it and on `lo` when an
+/// IPv6 address follows, and adds every address whose `interface` index
+/// names the link. After IPv6 duplicate address detection settles, it adds
+/// each route, using the first gateway of the route's family when the route
+/// has none.
 public enum InterfaceConfiguration {
     /// Configures `ifName` from `result` through `socket`. Call it inside the
     /// interface's namespace (the IPv6 sysctls are per namespace), with a socket

@@ -9,11 +9,11 @@ struct BridgeGateways {
     var ipv4: [IPNetwork] = []
     var ipv6: [IPNetwork] = []
 
-    /// Points every address at the pod interface (index 2 of the result),
+    /// Points every address at the pod interface (index 2 of the result) and
     /// fills in a missing gateway with the subnet's first address when the
-    /// bridge is a gateway, adds a default route per family when
-    /// `isDefaultGateway` is set and IPAM gave none, and returns the gateway
-    /// addresses with the prefix length of their pod address.
+    /// bridge is a gateway. With `isDefaultGateway` it adds a default route per
+    /// family unless IPAM gave one. Returns the gateway addresses with the
+    /// prefix length of their pod address.
     static func apply(to result: inout CNIResult, config: BridgeConfig) throws -> BridgeGateways {
         var gateways = BridgeGateways()
         var defaultRouteFound: [Int32: Bool] = [:]

@@ -14,7 +14,7 @@ import Netns
 /// `BridgeBackend` exposes them through the backend ABI.
 public final class BridgePlugin: Sendable {
     let ipam: PodIPAM
-    /// Where the bridge lives; the process's own namespace in production.
+    /// The namespace of the bridge: the process's own namespace in production.
     let host: HostNamespace
 
     public init(ipam: PodIPAM = PodIPAM(), host: HostNamespace = .process) {

@@ -109,7 +109,7 @@ extension BridgePlugin {
         }
     }
 
-    /// Puts `gateway` on the bridge. An IPv4 bridge holds one address: a
+    /// Puts `gateway` on the bridge. An IPv4 bridge has one address, and a
     /// different one is an error unless `forceAddress` replaces it. IPv6
     /// addresses may coexist unless their subnets overlap. After adding, the
     /// bridge's MAC is pinned to its current value, so that it no longer
