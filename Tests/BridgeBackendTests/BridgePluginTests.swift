@@ -266,3 +266,27 @@ func bridgeRejectsInvalidVLAN() throws {
         #expect("\(error)".contains("invalid VLAN ID 5000"))
     }
 }
+
+@Test(.enabled(if: getuid() == 0, "needs root"))
+func bridgeForceAddressReplacesGateway() throws {
+    let fixture = try BridgeFixture()
+    try fixture.host.socket.addBridge(name: fixture.bridge)
+    let bridgeIndex = try fixture.host.socket.link(named: fixture.bridge).index
+    try fixture.host.socket.addAddress(IPNetwork("10.99.0.1/24")!, index: bridgeIndex)
+    let first = try TestNamespace("hypod")
+    let second = try TestNamespace("hypod")
+
+    do {
+        _ = try fixture.plugin.add(try makeRequest(fixture.config(extra: #""isGateway": true"#), netns: first.path,
+                                                   sandboxID: "s-noforce"))
+        Issue.record("a bridge with another IPv4 address was accepted without forceAddress")
+    } catch {
+        #expect("\(error)".contains("already has an IP address different from 10.22.0.1/24"))
+    }
+    #expect(try first.socket.linkIfPresent(named: "net1") == nil)
+    #expect(fixture.data.reservedAddresses(network: fixture.network).isEmpty)
+
+    _ = try fixture.plugin.add(try makeRequest(fixture.config(extra: #""isGateway": true, "forceAddress": true"#),
+                                               netns: second.path, sandboxID: "s-force"))
+    #expect(fixture.host.addresses(fixture.bridge) == ["10.22.0.1/24"])
+}
