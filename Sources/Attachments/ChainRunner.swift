@@ -96,7 +96,7 @@ public struct ChainRunner: AttachmentRunner {
             } else {
                 let invocation = try invocation("CHECK", entry, request, prevResult: record.result)
                 let executor = self.executor
-                let nanoseconds = Self.nanoseconds(until: deadline)
+                let nanoseconds = Self.absoluteDeadline(deadline)
                 try await Self.blocking { try executor.check(invocation, deadlineNanoseconds: nanoseconds) }
             }
         }
@@ -113,7 +113,7 @@ public struct ChainRunner: AttachmentRunner {
         }
         let invocation = try invocation("ADD", entry, request, prevResult: prevResult)
         let executor = self.executor
-        let nanoseconds = Self.nanoseconds(until: deadline)
+        let nanoseconds = Self.absoluteDeadline(deadline)
         return try await Self.blocking { try executor.add(invocation, deadlineNanoseconds: nanoseconds) }
     }
 
@@ -127,7 +127,7 @@ public struct ChainRunner: AttachmentRunner {
         }
         let invocation = try invocation("DEL", entry, request, prevResult: prevResult)
         let executor = self.executor
-        let nanoseconds = Self.nanoseconds(until: deadline)
+        let nanoseconds = Self.absoluteDeadline(deadline)
         try await Self.blocking { try executor.delete(invocation, deadlineNanoseconds: nanoseconds) }
     }
 
@@ -159,6 +159,11 @@ public struct ChainRunner: AttachmentRunner {
         let remaining = deadline - ContinuousClock.now
         let components = remaining.components
         return max(1, components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
+    }
+
+    /// The executor's deadline: an absolute CLOCK_MONOTONIC time in ns.
+    static func absoluteDeadline(_ instant: ContinuousClock.Instant) -> Int64 {
+        MonotonicClock.now() + nanoseconds(until: instant)
     }
 
     static func deadline(_ instant: ContinuousClock.Instant) -> Deadline {

@@ -70,7 +70,7 @@ enum RunCommand {
                                    stateRoot: configuration.stateDir + "/backends", executor: executor,
                                    logger: logger.component("backend-loader"))
         let specs = configuration.backends.load.map {
-            BackendSpec(name: $0.name, path: nil, required: $0.required, configuration: $0.config)
+            BackendSpec(name: $0.name, path: $0.path, required: $0.required, configuration: $0.config)
         }
         let backends: BackendSet
         do {

@@ -114,20 +114,24 @@ extension HydraConfiguration {
         var seen: Set<String> = []
         for (index, element) in elements.enumerated() {
             let path = "backends.load[\(index)]"
-            guard let entry = reader.object(element, at: path, allowed: ["name", "required", "config"]) else { continue }
+            guard let entry = reader.object(element, at: path, allowed: ["name", "path", "required", "config"]) else { continue }
             guard let name = reader.string(entry, "name", at: path) else {
                 if entry["name"] == nil { reader.report("\(path).name", "missing; expected the backend's name, for example \"bridge\"") }
                 continue
             }
             let nameIsValid = !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
             if !nameIsValid {
-                reader.report("\(path).name", "\"\(name)\" is not valid: expected letters, digits, '-' and '_' (the library is lib<name>.so)")
+                reader.report("\(path).name", "\"\(name)\" is not valid: expected letters, digits, '-' and '_' (the library is libhydra-backend-<name>.so)")
             }
             if !seen.insert(name).inserted {
                 reader.report("\(path).name", "backend \"\(name)\" is listed more than once")
             }
             var load = BackendLoad(name: name)
             if let required = reader.bool(entry, "required", at: path) { load.required = required }
+            if let libraryPath = reader.string(entry, "path", at: path) {
+                reader.checkAbsolutePath(libraryPath, at: "\(path).path")
+                load.path = libraryPath
+            }
             if let config = entry["config"] {
                 if config.objectValue == nil {
                     reader.report("\(path).config", "expected an object, found \(FieldReader.kind(of: config))")

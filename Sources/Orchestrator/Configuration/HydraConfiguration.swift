@@ -46,6 +46,8 @@ public struct BackendSettings: Sendable, Equatable {
 /// One backend to load and the JSON handed to its init function.
 public struct BackendLoad: Sendable, Equatable {
     public var name: String
+    /// Explicit library path; nil means `<dir>/libhydra-backend-<name>.so`.
+    public var path: String?
     /// When true, Hydra refuses to start if the backend fails to load.
     public var required: Bool
     public var config: JSONValue
