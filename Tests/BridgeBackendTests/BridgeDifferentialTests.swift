@@ -56,6 +56,11 @@ struct BridgeKernelState: Equatable, CustomStringConvertible {
             + side.pod.addresses("net1") + side.pod.routes() + side.pod.routes(ipv6: true)
 
         state.natRules = side.host.natRules(containing: chain) + side.host.natRules(ipv6: true, containing: chain)
+
+        let hostKeys = ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv6/conf/\(bridge)/accept_ra"]
+        state.bridge += try side.host.namespace.run { hostKeys.map { "\($0)=\(Sysctl.read($0) ?? "-")" } }
+        let podKeys = ["net/ipv6/conf/net1/accept_dad", "net/ipv4/conf/net1/arp_notify"]
+        state.pod += try side.pod.namespace.run { podKeys.map { "\($0)=\(Sysctl.read($0) ?? "-")" } }
         return state
     }
 }

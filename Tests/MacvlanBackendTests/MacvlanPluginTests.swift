@@ -168,8 +168,10 @@ func macvlanMatchesReference() throws {
 
         func state(_ pod: TestNamespace) throws -> [String] {
             let link = try pod.socket.link(named: "net1")
+            let keys = ["net/ipv4/conf/net1/arp_notify", "net/ipv6/conf/net1/ndisc_notify"]
+            let sysctls = try pod.namespace.run { keys.map { "\($0)=\(Sysctl.read($0) ?? "-")" } }
             return ["kind \(link.kind ?? "")", "mode \(link.macvlanMode ?? "")", "mtu \(link.mtu)", "up \(link.isUp)"]
-                + pod.addresses("net1") + pod.routes() + pod.routes(ipv6: true)
+                + pod.addresses("net1") + pod.routes() + pod.routes(ipv6: true) + sysctls
         }
         let nativeState = try state(nativePod)
         #expect(nativeState.count > 6)
