@@ -66,8 +66,9 @@ public final class MacvlanPlugin: Sendable {
                 }
                 result.routes = allocation.routes
                 try pod.run {
+                    // Gratuitous ARP on address changes. Releases after 1.1.1 also set
+                    // ndisc_notify, but the 1.1.1 reference does not, and Hydra matches it.
                     try? Sysctl.write("net/ipv4/conf/\(request.ifName)/arp_notify", "1")
-                    try? Sysctl.write("net/ipv6/conf/\(request.ifName)/ndisc_notify", "1")
                     try InterfaceConfiguration.configure(ifName: request.ifName, result: result, socket: podSocket)
                 }
             } else {
