@@ -26,11 +26,15 @@ public final class NamespaceExecutor: @unchecked Sendable {
     /// The host namespace: the namespace of the process's main thread
     /// (/proc/self/ns/net), which Hydra never moves. Workers return here.
     private let hostNamespaceFD: Int32
+    /// The errno of opening the host namespace when that failed.
+    private let hostNamespaceError: Int32
 
     /// Creates an executor that starts threads on demand, at most `maxThreads`.
     public init(maxThreads: Int) {
         self.maxThreads = max(1, maxThreads)
-        self.hostNamespaceFD = Glibc.open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)
+        let fd = Glibc.open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)
+        self.hostNamespaceFD = fd
+        self.hostNamespaceError = fd < 0 ? errno : 0
     }
 
     /// Runs `body` in `namespace` on an executor thread and blocks the caller until it returns.
@@ -74,6 +78,9 @@ public final class NamespaceExecutor: @unchecked Sendable {
     }
 
     private func enqueue(_ job: Job) throws(NetnsError) {
+        // Without a host namespace to return to, no worker may enter anything.
+        if hostNamespaceFD < 0 { throw .openFailed(path: "/proc/self/ns/net", errno: hostNamespaceError) }
+
         condition.lock()
         queue.append(job)
         let needsThread = idleCount == 0 && threadCount < maxThreads
@@ -128,15 +135,19 @@ public final class NamespaceExecutor: @unchecked Sendable {
         // A thread inherits the namespace of the thread that created it, which
         // may itself be inside a pod namespace, so start from the host namespace.
         if hydra_setns(hostNamespaceFD, hydra_clone_newnet()) != 0 {
-            exitWorker()
+            // Every new thread would fail the same way, so fail the waiting
+            // jobs instead of starting another thread.
+            let code = errno
+            exitWorker(replace: false, failing: NetnsError.returnFailed(path: "/proc/self/ns/net", errno: code))
             return
         }
 
         while true {
             let job = nextJob()
             if hydra_setns(job.namespace.fileDescriptor, hydra_clone_newnet()) != 0 {
+                let code = errno
                 job.discardWork()
-                job.finish(NetnsError.enterFailed(path: job.namespace.path, errno: errno))
+                job.finish(NetnsError.enterFailed(path: job.namespace.path, errno: code))
                 continue
             }
 
@@ -146,7 +157,7 @@ public final class NamespaceExecutor: @unchecked Sendable {
                 // The thread is stuck in a foreign namespace: let it exit
                 // rather than run anything else there.
                 let code = errno
-                exitWorker()
+                exitWorker(replace: true, failing: nil)
                 job.finish(NetnsError.returnFailed(path: job.namespace.path, errno: code))
                 return
             }
@@ -154,13 +165,35 @@ public final class NamespaceExecutor: @unchecked Sendable {
         }
     }
 
-    private func exitWorker() {
+    /// Ends the calling worker's share of the pool. With `replace`, a new
+    /// thread takes over when jobs wait and no thread is idle. Otherwise, when
+    /// this was the last thread, the waiting jobs fail with `error`.
+    private func exitWorker(replace: Bool, failing error: NetnsError?) {
         condition.lock()
         threadCount -= 1
         let waiting = !queue.isEmpty && idleCount == 0
-        if waiting { threadCount += 1 }
+        let startReplacement = replace && waiting
+        if startReplacement { threadCount += 1 }
+        var failed: [Job] = []
+        if !replace && threadCount == 0 {
+            failed = queue
+            queue.removeAll()
+        }
         condition.unlock()
-        if waiting { try? startThread() }
+
+        for job in failed {
+            job.discardWork()
+            job.finish(error)
+        }
+        if startReplacement {
+            do {
+                try startThread()
+            } catch {
+                condition.lock()
+                threadCount -= 1
+                condition.unlock()
+            }
+        }
     }
 }
 
