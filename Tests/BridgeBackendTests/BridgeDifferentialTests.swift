@@ -116,6 +116,14 @@ func compareBridgeWithReference(ranges: String, extra: String) throws {
     #expect(normalizedResult(nativeJSON) == normalizedResult(referenceResult),
             "native: \(nativeJSON.encodedString())\nreference: \(referenceResult.encodedString())")
 
+    // Each plugin's CHECK accepts the other's attachment.
+    let nativeCheckConfig = try withPrevResult(config(native), try nativeResult.jsonValue(as: "1.0.0"))
+    _ = try runReferencePlugin("bridge", command: "CHECK", config: nativeCheckConfig, host: native.host,
+                               netns: native.pod.path, containerID: containerID)
+    let referencePlugin = BridgePlugin(host: HostNamespace(namespace: reference.host.namespace))
+    try referencePlugin.check(try makeRequest(config(reference), netns: reference.pod.path, sandboxID: containerID,
+                                              prevResult: referenceResult))
+
     // DEL through both leaves the same clean state: no pod interface, no rules, no reservations.
     try plugin.del(try makeRequest(config(native), netns: native.pod.path, sandboxID: containerID,
                                    prevResult: try nativeResult.jsonValue()))
@@ -214,4 +222,11 @@ func bridgeMatchesReferenceMACSpoofCheck() throws {
     let nativeAfter = spoofCheckRules(native)
     #expect(!nativeAfter.contains { $0.contains("macspoofchk-spoof-net1") })
     #expect(nativeAfter == spoofCheckRules(reference))
+}
+
+/// Returns the configuration text with `prevResult` set, as a runtime sends it for CHECK and DEL.
+func withPrevResult(_ config: String, _ result: JSONValue) throws -> String {
+    guard case .object(var members) = try JSONValue(parsing: config) else { return config }
+    members["prevResult"] = result
+    return JSONValue.object(members).encodedString()
 }

@@ -157,7 +157,7 @@ func macvlanMatchesReference() throws {
             """
             {"cniVersion": "1.0.0", "name": "mvdiff", "type": "macvlan", "master": "par0", "mode": "\(mode)", "mtu": 1450,
              "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.41.0.0/24"}], [{"subnet": "fd41::/64"}]],
-                      "routes": [{"dst": "10.50.0.0/16"}, {"dst": "fd50::/64"}], "dataDir": "\(fixture.data.path)"}}
+                      "routes": [{"dst": "10.50.0.0/16", "gw": "10.41.0.254"}, {"dst": "fd50::/64", "gw": "fd41::fe"}], "dataDir": "\(fixture.data.path)"}}
             """
         }
 
@@ -176,6 +176,20 @@ func macvlanMatchesReference() throws {
         let nativeState = try state(nativePod)
         #expect(nativeState.count > 6)
         #expect(nativeState == (try state(referencePod)), "mode \(mode)")
+
+        // Each plugin's CHECK accepts the other's attachment. The routes carry
+        // gateways because the 1.1.1 reference CHECK fails to find a route
+        // without one, even right after its own ADD.
+        guard case .object(var checkConfig) = try JSONValue(parsing: config(native)) else { return }
+        checkConfig["prevResult"] = try nativeResult.jsonValue(as: "1.0.0")
+        guard case .object(var refCheck) = try JSONValue(parsing: config(reference)) else { return }
+        refCheck["prevResult"] = referenceResult
+        _ = try runReferencePlugin("macvlan", command: "CHECK", config: JSONValue.object(refCheck).encodedString(),
+                                   host: reference.host, netns: referencePod.path, containerID: "mvd")
+        _ = try runReferencePlugin("macvlan", command: "CHECK", config: JSONValue.object(checkConfig).encodedString(),
+                                   host: native.host, netns: nativePod.path, containerID: "mvd")
+        try reference.plugin.check(try makeRequest(config(reference), netns: referencePod.path, sandboxID: "mvd",
+                                                   prevResult: referenceResult))
 
         let nativeJSON = withoutMAC(try nativeResult.jsonValue(as: "1.0.0"), sandbox: nativePod.path)
         let referenceJSON = withoutMAC(referenceResult, sandbox: referencePod.path)
