@@ -46,6 +46,14 @@ extension NetlinkSocket {
         }
     }
 
+    /// Adds a route or replaces the route with the same destination, table and
+    /// metric (rtnl_route_add with NLM_F_REPLACE), as `ip route replace` does.
+    public func replaceRoute(_ route: Route) throws(NetlinkError) {
+        try withRoute(route) { (sock, object) throws(NetlinkError) in
+            _ = try check(rtnl_route_add(sock, object, NLM_F_REPLACE), "replace route", describe(route))
+        }
+    }
+
     /// Deletes a route (rtnl_route_delete), matching destination, gateway, link and table.
     public func deleteRoute(_ route: Route) throws(NetlinkError) {
         try withRoute(route) { (sock, object) throws(NetlinkError) in

@@ -135,3 +135,20 @@ func permanentNeighbour() throws {
     #expect(IPMasquerade.chainName(network: "mynet", containerID: "sandbox-1") == "CNI-8154bdf1b49efcfa05f7c569")
     #expect(IPMasquerade.comment(network: "mynet", containerID: "sandbox-1") == #"name: "mynet" id: "sandbox-1""#)
 }
+
+@Test(.enabled(if: getuid() == 0, "needs root"))
+func replaceRouteChangesGateway() throws {
+    let ns = try TestNamespace()
+    try ns.addLink("rr0")
+    let index = try ns.socket.link(named: "rr0").index
+    try ns.socket.setUp(index: index)
+    try ns.socket.addAddress(IPNetwork("10.49.0.5/24")!, index: index)
+    let destination = IPNetwork("10.51.0.0/16")!
+
+    try ns.socket.replaceRoute(Route(destination: destination, gateway: IPAddress("10.49.0.1"), linkIndex: index))
+    try ns.socket.replaceRoute(Route(destination: destination, gateway: IPAddress("10.49.0.2"), linkIndex: index))
+
+    let matching = try ns.socket.routes(family: AF_INET).filter { $0.destination == destination }
+    #expect(matching.count == 1)
+    #expect(matching.first?.gateway == IPAddress("10.49.0.2"))
+}
