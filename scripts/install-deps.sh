@@ -4,7 +4,7 @@
 set -eu
 packages="libprotobuf-c-dev protobuf-c-compiler libnl-3-dev libnl-route-3-dev libcurl4-openssl-dev
 libjansson-dev libmicrohttpd-dev etcd-server etcd-client containernetworking-plugins iptables
-iproute2 iputils-ping pkg-config clang libclang-rt-14-dev openssl curl jq"
+iproute2 iputils-ping nftables util-linux gcc pkg-config clang libclang-rt-14-dev openssl curl jq"
 
 missing=""
 for package in $packages; do
