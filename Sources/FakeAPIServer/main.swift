@@ -69,6 +69,13 @@ do {
     fail("\(error)")
 }
 
+// A parent may pass down a mask blocking SIGTERM (children of Foundation's
+// Process do), so unblock the stop signals before waiting for them.
+var stopSignals = sigset_t()
+sigemptyset(&stopSignals)
+sigaddset(&stopSignals, SIGINT)
+sigaddset(&stopSignals, SIGTERM)
+pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
 signal(SIGINT, SIG_IGN)
 signal(SIGTERM, SIG_IGN)
 let signalQueue = DispatchQueue(label: "signals")

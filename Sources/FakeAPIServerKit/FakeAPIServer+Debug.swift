@@ -3,7 +3,7 @@ import Foundation
 extension FakeAPIServer {
     /// Serves the test controls, which are neither recorded nor subject to faults:
     /// - `GET /debug/requests`: the recorded requests as a JSON list;
-    ///   `DELETE` forgets them.
+    ///   `DELETE` clears them.
     /// - `POST /debug/faults` with a `FaultRule` body adds a rule, for example
     ///   `{"method":"PATCH","pathPrefix":"/api/v1/","action":{"status":{"code":503}},"count":3}`;
     ///   `DELETE /debug/faults` removes them all.
@@ -32,11 +32,11 @@ extension FakeAPIServer {
             guard let seconds = Double(request.query["seconds"] ?? ""), seconds > 0, seconds <= 3600 else {
                 return Self.status(400, reason: "BadRequest", message: "expected ?seconds=N with 0 < N <= 3600")
             }
-            // Answer first; the listener closes once this response is sent.
-            DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { [unowned self] in
-                try? setDown(true)
-                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [unowned self] in
-                    try? setDown(false)
+            // Send the response first. The listener closes 100 ms later.
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { [weak self] in
+                try? self?.setDown(true)
+                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [weak self] in
+                    try? self?.setDown(false)
                 }
             }
             return .response(status: 202, contentType: "application/json", body: Data("{}".utf8))

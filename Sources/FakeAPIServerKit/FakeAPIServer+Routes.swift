@@ -30,7 +30,7 @@ extension FakeAPIServer {
         return reply
     }
 
-    /// Consumes one use of the first matching fault rule. Caller holds `state`.
+    /// Consumes one use of the first matching fault rule. The caller must lock `state`.
     private func takeFault(method: String, path: String) -> FaultAction? {
         guard let index = faults.firstIndex(where: { $0.matches(method: method, path: path) }) else { return nil }
         let action = faults[index].action
@@ -125,9 +125,9 @@ extension FakeAPIServer {
         }
     }
 
-    /// Applies a JSON merge patch to a pod. Like the real API server, a
-    /// `metadata.uid` in the patch is a precondition: a different UID is
-    /// answered with 409 Conflict. Caller holds `state`.
+    /// Applies a JSON merge patch to a pod. As in the real API server, a
+    /// `metadata.uid` in the patch is a precondition, so a different UID gets
+    /// 409 Conflict. The caller must lock `state`.
     private func patchPod(_ request: HTTPServerRequest, key: String, name: String) -> HTTPServerReply {
         let contentType = request.headers["content-type"]?.split(separator: ";").first
             .map { $0.trimmingCharacters(in: .whitespaces) }
@@ -253,7 +253,8 @@ extension FakeAPIServer {
         let startVersion = requestedVersion != 0 ? requestedVersion : resourceVersion
         state.unlock()
 
-        return .stream(status: 200, contentType: "application/json") { [unowned self] writer in
+        // The producer keeps the server alive until the watch ends.
+        return .stream(status: 200, contentType: "application/json") { [self] writer in
             var lastSent = startVersion
             let deadline = Date().addingTimeInterval(timeout)
             for (type, object) in initial {
@@ -291,7 +292,7 @@ extension FakeAPIServer {
         return line
     }
 
-    // MARK: Helpers (callers hold `state` where they touch the store)
+    // MARK: Helpers (callers lock `state` where they touch the store)
 
     private func create(_ request: HTTPServerRequest, namespace: String, kind: String,
                         resource: String) -> HTTPServerReply {
@@ -334,7 +335,7 @@ extension FakeAPIServer {
         .response(status: status, contentType: "application/json", body: value.serialized())
     }
 
-    /// A `Status` failure object as the real API server sends it.
+    /// Builds a `Status` failure reply in the shape the real API server sends.
     static func status(_ code: Int, reason: String, message: String) -> HTTPServerReply {
         json(code, .object([
             "apiVersion": .string("v1"),

@@ -1,10 +1,10 @@
 import Foundation
 
-/// An in-memory Kubernetes API server for tests and the demo. It serves the
-/// calls Hydra makes, with the public API's paths and object shapes: pods
-/// (get, list, create, merge patch, delete), events (create, list) and
+/// An in-memory Kubernetes API server for tests and the demo, serving the
+/// calls Hydra makes with the public API's paths and object shapes. It covers
+/// pods (get, list, create, merge patch, delete), events (create, list) and
 /// `k8s.cni.cncf.io/v1` NetworkAttachmentDefinitions (get, list, watch,
-/// create, delete), plus fault injection and a record of received requests
+/// create, delete). Fault injection and the record of received requests live
 /// under `/debug/`. It speaks plain HTTP on loopback only.
 public final class FakeAPIServer: @unchecked Sendable {
     /// Objects the server starts with, as in a `--seed` file:
@@ -26,7 +26,7 @@ public final class FakeAPIServer: @unchecked Sendable {
         var object: JSONValue
     }
 
-    /// Guards every field below; watches wait on it for new records.
+    /// Lock of every field below. Watches wait on it for new records.
     let state = NSCondition()
     var pods: [String: JSONValue] = [:]
     var networkAttachmentDefinitions: [String: JSONValue] = [:]
@@ -75,8 +75,8 @@ public final class FakeAPIServer: @unchecked Sendable {
             throw FakeAPIServerError.socket(
                 "refusing to listen on \"\(listenHost)\": the fake API server has no authentication, use a 127.x.x.x address")
         }
-        let server = HTTPServer(host: listenHost, port: port) { [unowned self] request in
-            self.handle(request)
+        let server = HTTPServer(host: listenHost, port: port) { [weak self] request in
+            self?.handle(request) ?? .closeConnection
         }
         try server.start()
         self.server = server
@@ -125,7 +125,7 @@ public final class FakeAPIServer: @unchecked Sendable {
         state.unlock()
     }
 
-    /// Makes the server answer 401 unless the request carries
+    /// Makes the server return 401 unless the request carries
     /// `Authorization: Bearer <token>`; nil accepts any request.
     public func requireToken(_ token: String?) {
         state.lock()
@@ -173,14 +173,14 @@ public final class FakeAPIServer: @unchecked Sendable {
         state.unlock()
     }
 
-    /// The stored pod, nil when it does not exist.
+    /// Returns the stored pod, nil when it does not exist.
     public func pod(namespace: String, name: String) -> JSONValue? {
         state.lock()
         defer { state.unlock() }
         return pods["\(namespace)/\(name)"]
     }
 
-    /// The annotations of a stored pod.
+    /// Returns the annotations of a stored pod.
     public func podAnnotations(namespace: String, name: String) -> [String: String] {
         guard case .object(let members)? = pod(namespace: namespace, name: name)?["metadata"]?["annotations"] else {
             return [:]

@@ -1,16 +1,17 @@
-/// What a fault rule does to a matching request.
+/// The effect of a fault rule on a matching request.
 public enum FaultAction: Codable, Sendable, Equatable {
     /// Wait this many seconds, then serve the request normally.
     case delay(seconds: Double)
-    /// Answer with this HTTP status and a Status body (500, 503, 429, 409, ...).
+    /// Return this HTTP status with a Status body (500, 503, 429, 409, ...).
     case status(code: Int)
-    /// Close the connection without an answer.
+    /// Close the connection without a response.
     case close
 }
 
 /// A fault injected into the fake API server. A request matches when its
-/// method and path prefix match (nil matches anything); the rule applies to
-/// the next `count` matching requests, or to all of them when `count` is nil.
+/// method and path prefix match, and a nil field matches anything. The rule
+/// applies to the next `count` matching requests, or to all of them when
+/// `count` is nil.
 public struct FaultRule: Codable, Sendable, Equatable {
     public var method: String?
     public var pathPrefix: String?
@@ -46,6 +47,6 @@ public struct RecordedRequest: Codable, Sendable, Equatable {
     public var authorization: String?
     /// The body parsed as JSON, or nil when empty or not JSON.
     public var body: JSONValue?
-    /// HTTP status the server answered with, 0 when it closed the connection.
+    /// HTTP status of the response, 0 when the server closed the connection instead.
     public var status: Int
 }

@@ -53,7 +53,7 @@ public enum HTTPServerReply: Sendable {
     /// A chunked response whose body `produce` writes; the connection closes
     /// when it returns.
     case stream(status: Int, contentType: String, produce: @Sendable (ChunkWriter) -> Void)
-    /// Close the connection without answering, as a crashed server would.
+    /// Close the connection without a response, as a crashed server would.
     case closeConnection
 }
 

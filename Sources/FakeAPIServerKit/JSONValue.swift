@@ -54,7 +54,7 @@ public enum JSONValue: Codable, Sendable, Equatable {
         return (try? encoder.encode(self)) ?? Data("null".utf8)
     }
 
-    /// The member `key` of an object, nil otherwise.
+    /// Accesses the member `key` of an object. Reads return nil for other kinds.
     public subscript(key: String) -> JSONValue? {
         get {
             guard case .object(let members) = self else { return nil }

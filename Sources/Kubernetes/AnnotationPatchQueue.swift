@@ -24,7 +24,7 @@ public struct RetryBackoff: Sendable {
         self.maximum = maximum
     }
 
-    /// The delay before retry number `failures` (1 for the first retry).
+    /// Returns the delay before retry number `failures` (1 for the first retry).
     public func delay(afterFailures failures: Int) -> Duration {
         var delay = initial
         for _ in 1..<max(failures, 1) {
@@ -41,7 +41,7 @@ public struct RetryBackoff: Sendable {
 public struct AnnotationPatchQueueStatistics: Sendable, Equatable {
     /// Pods with a patch waiting or in flight.
     public var depth: Int
-    /// Requests repeated after the API server was unreachable, answered
+    /// Requests repeated because the API server was unreachable, returned
     /// 429/5xx or reported a conflict.
     public var retries: Int
     /// Patches applied.
@@ -59,7 +59,7 @@ public struct AnnotationPatchQueueStatistics: Sendable, Equatable {
 /// reads the pod and checks its UID, so a pod replaced under the same name is
 /// never patched, then sends a JSON merge patch carrying the UID as a
 /// precondition. Requests are retried with capped exponential backoff while
-/// the API server is unreachable or answers 429/5xx, and dropped with a log
+/// the API server is unreachable or returns 429/5xx, and dropped with a log
 /// line once the pod is gone. Patches waiting for the same pod are merged.
 public actor AnnotationPatchQueue {
     /// Default maximum of pods with a waiting patch.
@@ -96,8 +96,8 @@ public actor AnnotationPatchQueue {
 
     /// Queues `annotations` for the pod `namespace/name` whose UID is `uid`
     /// and returns at once. A patch already waiting for the same pod and UID
-    /// absorbs these annotations (later values win); one for an older UID is
-    /// replaced, because that pod no longer exists.
+    /// absorbs these annotations, and later values win. A waiting patch for
+    /// another UID is replaced, because that pod no longer exists.
     public func enqueue(namespace: String, name: String, uid: String, annotations: [String: String?]) {
         let pod = PodReference(namespace: namespace, name: name)
         if var existing = pending[pod] {
@@ -170,8 +170,8 @@ public actor AnnotationPatchQueue {
             case .retry:
                 patch.failures += 1
                 statistics.retries += 1
-                // A patch queued for this pod while the request ran holds newer
-                // annotations; fold the failed one underneath it.
+                // A patch queued for this pod while the request ran contains newer
+                // annotations, so the failed one is merged underneath it.
                 if var newer = pending[pod] {
                     if newer.uid == patch.uid {
                         newer.annotations = patch.annotations.merging(newer.annotations) { _, new in new }

@@ -1,7 +1,7 @@
 import Foundation
 import HydraLog
 
-/// What the attach path needs from a NetworkAttachmentDefinition.
+/// The fields of a NetworkAttachmentDefinition that the attach path uses.
 public struct NetworkAttachmentDefinitionEntry: Sendable, Equatable {
     public var namespace: String
     public var name: String

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 @testable import Kubernetes
 
@@ -35,36 +36,66 @@ final class TLSFixture {
             .write(to: URL(fileURLWithPath: podDirectory + "/secure"))
     }
 
-    /// Starts s_server on an ephemeral loopback port and reads the port from
-    /// its `ACCEPT 127.0.0.1:PORT` line.
+    /// Starts s_server on a free loopback port and waits until it accepts
+    /// connections. The port is picked here because s_server's
+    /// `ACCEPT host:port` line stays in its stdout buffer when stdout is a pipe.
     func start() throws {
+        port = try Self.freeLoopbackPort()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", directory.path + "/server.crt",
+        process.arguments = ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", directory.path + "/server.crt",
                              "-key", directory.path + "/server.key", "-WWW", "-quiet"]
         process.currentDirectoryURL = URL(fileURLWithPath: directory.path + "/www")
-        let output = Pipe()
-        process.standardOutput = output
+        process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
 
-        var text = ""
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("ACCEPT ") }),
-               let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) {
-                self.port = port
+            if Self.canConnect(port: port) {
                 return
             }
+            Thread.sleep(forTimeInterval: 0.05)
         }
-        throw KubernetesError.invalidConfiguration("openssl s_server did not report its port: \(text)")
+        throw KubernetesError.invalidConfiguration("openssl s_server did not listen on 127.0.0.1:\(port)")
+    }
+
+    /// Binds port 0 on 127.0.0.1 and returns the port the kernel chose.
+    private static func freeLoopbackPort() throws -> Int {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let result = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(socket, generic, length) == 0 ? getsockname(socket, generic, &length) : -1
+            }
+        }
+        guard result == 0 else {
+            throw KubernetesError.invalidConfiguration("failed to pick a free loopback port")
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func canConnect(port: Int) -> Bool {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
     }
 
     func stop() {
         if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
+            // SIGKILL because children of Foundation's Process inherit a mask blocking SIGTERM.
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
         directory.remove()
