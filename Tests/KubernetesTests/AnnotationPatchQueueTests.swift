@@ -71,6 +71,39 @@ struct AnnotationPatchQueueTests {
         #expect(await queue.currentStatistics().applied == 1)
     }
 
+    @Test("queue retries after a 409 conflict")
+    func retriesConflict() async throws {
+        let (server, client) = try makeServerAndClient()
+        defer { server.stop() }
+        let uid = try server.createPod(namespace: "ns1", name: "web")
+        server.addFault(FaultRule(method: "PATCH", action: .status(code: 409), count: 1))
+        let queue = makeQueue(client)
+
+        await queue.enqueue(namespace: "ns1", name: "web", uid: uid, annotations: ["status": "ok"])
+        await queue.waitUntilIdle()
+
+        #expect(server.podAnnotations(namespace: "ns1", name: "web") == ["status": "ok"])
+        #expect(server.receivedRequests().map(\.method) == ["GET", "PATCH", "GET", "PATCH"])
+        #expect(await queue.currentStatistics().retries == 1)
+    }
+
+    @Test("queue drops a patch the API server rejects")
+    func dropsOnRejection() async throws {
+        let (server, client) = try makeServerAndClient()
+        defer { server.stop() }
+        let uid = try server.createPod(namespace: "ns1", name: "web")
+        server.addFault(FaultRule(method: "PATCH", action: .status(code: 403), count: 1))
+        let queue = makeQueue(client)
+
+        await queue.enqueue(namespace: "ns1", name: "web", uid: uid, annotations: ["status": "ok"])
+        await queue.waitUntilIdle()
+
+        #expect(server.podAnnotations(namespace: "ns1", name: "web").isEmpty)
+        let statistics = await queue.currentStatistics()
+        #expect(statistics.dropped == 1)
+        #expect(statistics.retries == 0)
+    }
+
     @Test("queue drops a patch on UID mismatch")
     func dropsOnUIDMismatch() async throws {
         let (server, client) = try makeServerAndClient()

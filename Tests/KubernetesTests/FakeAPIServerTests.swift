@@ -1,7 +1,7 @@
 import FakeAPIServerKit
 import Foundation
 import Testing
-import Kubernetes
+@testable import Kubernetes
 
 @Suite("FakeAPIServer")
 struct FakeAPIServerTests {
@@ -104,5 +104,34 @@ struct FakeAPIServerTests {
         let client = KubernetesClient(configuration: try ClientConfiguration(serverURL: base), logger: testLogger())
         let pod = try await client.getPod(namespace: "default", name: "demo")
         #expect(pod.metadata.name == "demo")
+    }
+
+    @Test("debug endpoints add faults and list requests")
+    func debugEndpoints() async throws {
+        let server = try FakeAPIServer()
+        let base = try server.start()
+        defer { server.stop() }
+        try server.createPod(namespace: "ns1", name: "web")
+        let transport = CurlTransport(caFile: nil, userAgent: "test", connectTimeout: .seconds(2))
+
+        let rule = #"{"method":"GET","pathPrefix":"/api/v1/","action":{"status":{"code":503}},"count":1}"#
+        let added = try await transport.perform(HTTPRequest(method: "POST", url: base + "/debug/faults",
+                                                            headers: ["Content-Type: application/json"],
+                                                            body: Data(rule.utf8), timeout: .seconds(5)))
+        #expect(added.status == 201)
+
+        let path = "/api/v1/namespaces/ns1/pods/web"
+        let failed = try await transport.perform(HTTPRequest(method: "GET", url: base + path, headers: [],
+                                                             body: nil, timeout: .seconds(5)))
+        #expect(failed.status == 503)
+        let served = try await transport.perform(HTTPRequest(method: "GET", url: base + path, headers: [],
+                                                             body: nil, timeout: .seconds(5)))
+        #expect(served.status == 200)
+
+        let listed = try await transport.perform(HTTPRequest(method: "GET", url: base + "/debug/requests",
+                                                             headers: [], body: nil, timeout: .seconds(5)))
+        let requests = try JSONDecoder().decode([RecordedRequest].self, from: listed.body)
+        #expect(requests.map(\.status) == [503, 200])
+        #expect(requests.allSatisfy { $0.path == path })
     }
 }
