@@ -251,7 +251,25 @@ extension FakeAPIServer {
             .sorted { $0.key < $1.key }
             .map { ("ADDED", $0.value) }
         let startVersion = requestedVersion != 0 ? requestedVersion : resourceVersion
+        let expired = requestedVersion != 0 && requestedVersion < oldestWatchableVersion
         state.unlock()
+
+        // The real API server also starts the watch with 200 and reports an
+        // expired resourceVersion as an ERROR event carrying a 410 Status.
+        if expired {
+            let status = JSONValue.object([
+                "apiVersion": .string("v1"),
+                "kind": .string("Status"),
+                "metadata": .object([:]),
+                "status": .string("Failure"),
+                "message": .string("too old resource version: \(requestedVersion) (\(startVersion))"),
+                "reason": .string("Expired"),
+                "code": .int(410),
+            ])
+            return .stream(status: 200, contentType: "application/json") { writer in
+                _ = writer.write(Self.watchLine(type: "ERROR", object: status))
+            }
+        }
 
         // The producer keeps the server alive until the watch ends.
         return .stream(status: 200, contentType: "application/json") { [self] writer in

@@ -32,6 +32,8 @@ public final class FakeAPIServer: @unchecked Sendable {
     var networkAttachmentDefinitions: [String: JSONValue] = [:]
     var events: [JSONValue] = []
     var history: [WatchRecord] = []
+    /// Watches from a resourceVersion below this get 410 Gone, as after etcd compaction.
+    var oldestWatchableVersion = 0
     var resourceVersion = 0
     var faults: [FaultRule] = []
     var recorded: [RecordedRequest] = []
@@ -207,6 +209,15 @@ public final class FakeAPIServer: @unchecked Sendable {
         state.lock()
         defer { state.unlock() }
         _ = try insert(object, kind: "NetworkAttachmentDefinition")
+    }
+
+    /// Forgets the watch history, as etcd compaction does, so a watch from
+    /// an older resourceVersion ends with a 410 Gone ERROR event.
+    public func compactWatchHistory() {
+        state.lock()
+        history.removeAll()
+        oldestWatchableVersion = resourceVersion
+        state.unlock()
     }
 
     /// Deletes a NetworkAttachmentDefinition and notifies watches.

@@ -139,7 +139,7 @@ struct AnnotationPatchQueueTests {
         let (server, client) = try makeServerAndClient()
         defer { server.stop() }
         let uid = try server.createPod(namespace: "ns1", name: "web")
-        // The PATCH fails once with 503; meanwhile the pod is recreated with a new UID.
+        // The PATCH fails once with 503, and meanwhile the pod is recreated with a new UID.
         server.addFault(FaultRule(method: "PATCH", action: .status(code: 503), count: 1))
         let queue = makeQueue(client)
 
@@ -191,8 +191,8 @@ struct AnnotationPatchQueueTests {
         try server.setDown(true)
         let queue = makeQueue(client, capacity: 2)
 
-        // p1 is being retried; p2 then is the oldest waiting patch when p4 arrives
-        // (and p1 itself is dropped first when it sits in the queue during its backoff).
+        // p1 is being retried, so p2 is the oldest waiting patch when p4 arrives.
+        // When p1 waits in the queue during its backoff, it is dropped first.
         await queue.enqueue(namespace: "ns1", name: "p1", uid: uids["p1"]!, annotations: ["a": "1"])
         _ = await waitUntil(seconds: 5) { await queue.currentStatistics().retries >= 1 }
         for name in ["p2", "p3", "p4"] {

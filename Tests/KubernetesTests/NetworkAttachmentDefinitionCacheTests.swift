@@ -47,7 +47,7 @@ struct NetworkAttachmentDefinitionCacheTests {
         defer { Task { await cache.stop() } }
         #expect(await waitUntil { await cache.isSynced })
 
-        // Dropping every connection ends the watch; the cache must list and watch again.
+        // Dropping every connection ends the watch, so the cache must list and watch again.
         try server.setDown(true)
         try server.putNetworkAttachmentDefinition(namespace: "ns1", name: "late", config: "{}")
         try await Task.sleep(for: .milliseconds(200))
