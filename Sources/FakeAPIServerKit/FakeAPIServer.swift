@@ -6,6 +6,8 @@ import Foundation
 /// `k8s.cni.cncf.io/v1` NetworkAttachmentDefinitions (get, list, watch,
 /// create, delete). Fault injection and the record of received requests live
 /// under `/debug/`. It speaks plain HTTP on loopback only.
+// NOTE: objects are not validated beyond metadata.name and namespace, PATCH
+// accepts only merge patches, and list requests ignore `limit` and selectors.
 public final class FakeAPIServer: @unchecked Sendable {
     /// Objects the server starts with, as in a `--seed` file:
     /// `{"pods": [...], "networkAttachmentDefinitions": [...]}`.

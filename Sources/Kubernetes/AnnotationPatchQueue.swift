@@ -61,6 +61,8 @@ public struct AnnotationPatchQueueStatistics: Sendable, Equatable {
 /// precondition. Requests are retried with capped exponential backoff while
 /// the API server is unreachable or returns 429/5xx, and dropped with a log
 /// line once the pod is gone. Patches waiting for the same pod are merged.
+/// Patches run one at a time in arrival order, so a retry delays the patches
+/// behind it. That costs little because an unreachable API server fails them all.
 public actor AnnotationPatchQueue {
     /// Default maximum of pods with a waiting patch.
     public static let defaultCapacity = 4096

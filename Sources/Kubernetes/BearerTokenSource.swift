@@ -1,6 +1,6 @@
 import Foundation
 
-/// Where the client takes its bearer token from.
+/// The source of the client's bearer token.
 public enum BearerToken: Sendable {
     /// Send no `Authorization` header.
     case none
@@ -53,7 +53,7 @@ final class BearerTokenSource: @unchecked Sendable {
     }
 
     /// Drops the cached file content so the next `current()` reads the file,
-    /// for example after the API server answered 401.
+    /// for example after the API server returned 401.
     func invalidate() {
         lock.lock()
         cachedIdentity = nil

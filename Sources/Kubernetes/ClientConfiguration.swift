@@ -15,6 +15,8 @@ public enum KubernetesTimeouts {
 }
 
 /// How to reach and authenticate to the API server.
+// NOTE: bearer tokens are the only credential. Client certificates and
+// kubeconfig files are not read.
 public struct ClientConfiguration: Sendable {
     /// Directory where the kubelet mounts the pod's service account.
     public static let serviceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -60,7 +60,7 @@ extension KubernetesClient {
     }
 
     /// Maps a non-2xx response to a `KubernetesError`, decoding the API's
-    /// Status object when the body holds one.
+    /// Status object when the body contains one.
     static func error(for response: HTTPResponse, request: String) -> KubernetesError {
         var status = (try? JSONDecoder().decode(APIStatus.self, from: response.body)) ?? APIStatus()
         if status.message == nil {

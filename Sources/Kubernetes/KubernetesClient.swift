@@ -35,7 +35,7 @@ public final class KubernetesClient: Sendable {
     /// Merges `annotations` into the pod's `metadata.annotations` with a JSON
     /// merge patch (RFC 7386); a nil value removes that key. When `uid` is
     /// given it goes into the patch as `metadata.uid`, which the API server
-    /// treats as a precondition and answers 409 if the pod was replaced.
+    /// treats as a precondition and returns 409 if the pod was replaced.
     public func patchPodAnnotations(namespace: String, name: String, uid: String?,
                                     annotations: [String: String?],
                                     timeout: Duration = KubernetesTimeouts.request) async throws -> Pod {

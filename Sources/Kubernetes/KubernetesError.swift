@@ -31,14 +31,14 @@ public enum KubernetesError: Error, Sendable, CustomStringConvertible {
     case conflict(request: String, status: APIStatus)
     /// HTTP 429 or 5xx: the API server is overloaded or failing.
     case unavailable(request: String, httpStatus: Int, status: APIStatus)
-    /// Any other non-2xx answer, for example 401, 403 or 422.
+    /// Any other non-2xx response, for example 401, 403 or 422.
     case rejected(request: String, httpStatus: Int, status: APIStatus)
-    /// A 2xx answer whose body could not be decoded.
+    /// A 2xx response whose body could not be decoded.
     case invalidResponse(request: String, detail: String)
     /// The client configuration is unusable (missing token file, bad URL).
     case invalidConfiguration(String)
 
-    /// True when the API server could not be reached or answered 429/5xx,
+    /// True when the API server could not be reached or returned 429/5xx,
     /// so the same request may succeed later.
     public var isUnavailable: Bool {
         switch self {

@@ -42,7 +42,7 @@ public struct Pod: Codable, Sendable, Equatable {
 /// `spec` of a `k8s.cni.cncf.io/v1` NetworkAttachmentDefinition.
 public struct NetworkAttachmentDefinitionSpec: Codable, Sendable, Equatable {
     /// The CNI configuration as a JSON string. The Network Plumbing Working
-    /// Group specification lets it be empty when a file on the node holds it.
+    /// Group specification lets it be empty when a file on the node contains it.
     public var config: String?
 
     public init(config: String?) {
