@@ -33,7 +33,7 @@ final class RawPeer: @unchecked Sendable {
     /// Polls without blocking and sleeps between polls, so that waiting
     /// never occupies one of the few cooperative threads the plugin under
     /// test needs.
-    func next(timeout: Duration = .seconds(5)) async -> (connection: UInt32, message: TTRPCFrame)? {
+    func next(timeout: Duration = .seconds(20)) async -> (connection: UInt32, message: TTRPCFrame)? {
         let end = ContinuousClock.now + timeout
         while queued.isEmpty {
             let remaining = end - ContinuousClock.now
@@ -57,7 +57,7 @@ final class RawPeer: @unchecked Sendable {
     }
 
     /// Whether the plugin closed its end within `timeout`.
-    func waitForClose(timeout: Duration = .seconds(5)) async -> Bool {
+    func waitForClose(timeout: Duration = .seconds(20)) async -> Bool {
         let end = ContinuousClock.now + timeout
         while ContinuousClock.now < end {
             var pollfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
