@@ -6,7 +6,7 @@ import NRIWire
 
 /// Replays each recorded runtime stream against Hydra's plugin host and
 /// compares Hydra's answers with the reference plugin's.
-@Suite struct CaptureReplayTests {
+@Suite(.serialized) struct CaptureReplayTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("NRIWireTests/Fixtures/nri-wire")
 

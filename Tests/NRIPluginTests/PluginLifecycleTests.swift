@@ -6,7 +6,7 @@ import NRIWire
 
 /// The plugin host driven end to end by the runtime simulator over a real
 /// unix socket.
-@Suite struct PluginLifecycleTests {
+@Suite(.serialized) struct PluginLifecycleTests {
     @Test(arguments: [EventStyle.stateChange, .dedicated, .automatic])
     func podEventsReachHandler(style: EventStyle) async throws {
         let path = temporarySocketPath()
