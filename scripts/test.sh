@@ -9,6 +9,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+export PATH="$PATH:/opt/swift/usr/bin"
 
 "$root/scripts/install-deps.sh" || exit 1
 
