@@ -1,19 +1,6 @@
 import Foundation
 import HydraLog
 
-/// Namespace and name of a pod.
-public struct PodReference: Hashable, Sendable, CustomStringConvertible {
-    public var namespace: String
-    public var name: String
-
-    public init(namespace: String, name: String) {
-        self.namespace = namespace
-        self.name = name
-    }
-
-    public var description: String { "\(namespace)/\(name)" }
-}
-
 /// Delays between retries: `initial`, doubled after each failure up to `maximum`.
 public struct RetryBackoff: Sendable {
     public var initial: Duration
@@ -80,13 +67,22 @@ public actor AnnotationPatchQueue {
     private let capacity: Int
 
     /// Waiting patches by pod, and the order they arrived in.
-    private var pending: [PodReference: PendingPatch] = [:]
-    private var order: [PodReference] = []
+    private var pending: [NamespacedName: PendingPatch] = [:]
+    private var order: [NamespacedName] = []
     private var worker: Task<Void, Never>?
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     private var statistics = AnnotationPatchQueueStatistics(depth: 0, retries: 0, applied: 0, dropped: 0,
                                                             overflowed: 0, coalesced: 0)
-    private var inFlight: PodReference?
+    private var inFlight: NamespacedName?
+
+    /// Hands patches from `submit` to the actor in the order they were submitted.
+    private struct Submission: Sendable {
+        var namespace: String
+        var name: String
+        var uid: String
+        var annotations: [String: String?]
+    }
+    private let submissions: AsyncStream<Submission>.Continuation
 
     public init(client: KubernetesClient, logger: Logger = Logger(component: "annotation-queue"),
                 backoff: RetryBackoff = RetryBackoff(), capacity: Int = AnnotationPatchQueue.defaultCapacity) {
@@ -94,6 +90,25 @@ public actor AnnotationPatchQueue {
         self.logger = logger
         self.backoff = backoff
         self.capacity = max(capacity, 1)
+        let (stream, continuation) = AsyncStream<Submission>.makeStream()
+        self.submissions = continuation
+        Task { [weak self] in
+            for await submission in stream {
+                guard let self else { return }
+                await self.enqueue(namespace: submission.namespace, name: submission.name, uid: submission.uid,
+                                   annotations: submission.annotations)
+            }
+        }
+    }
+
+    deinit {
+        submissions.finish()
+    }
+
+    /// Queues a patch like `enqueue` without awaiting the actor, for callers
+    /// that cannot suspend. Patches submitted from one thread keep their order.
+    public nonisolated func submit(namespace: String, name: String, uid: String, annotations: [String: String?]) {
+        submissions.yield(Submission(namespace: namespace, name: name, uid: uid, annotations: annotations))
     }
 
     /// Queues `annotations` for the pod `namespace/name` whose UID is `uid`
@@ -101,7 +116,7 @@ public actor AnnotationPatchQueue {
     /// absorbs these annotations, and later values win. A waiting patch for
     /// another UID is replaced, because that pod no longer exists.
     public func enqueue(namespace: String, name: String, uid: String, annotations: [String: String?]) {
-        let pod = PodReference(namespace: namespace, name: name)
+        let pod = NamespacedName(namespace: namespace, name: name)
         if var existing = pending[pod] {
             if existing.uid == uid {
                 existing.annotations.merge(annotations) { _, new in new }
@@ -202,7 +217,7 @@ public actor AnnotationPatchQueue {
     }
 
     /// Reads the pod, checks its UID and sends the merge patch.
-    private func apply(_ patch: PendingPatch, to pod: PodReference) async -> Outcome {
+    private func apply(_ patch: PendingPatch, to pod: NamespacedName) async -> Outcome {
         let fields = [("pod", pod.description), ("uid", patch.uid), ("attempt", String(patch.failures + 1))]
         do {
             let current = try await client.getPod(namespace: pod.namespace, name: pod.name)

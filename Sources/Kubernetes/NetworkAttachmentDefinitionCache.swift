@@ -24,7 +24,7 @@ public actor NetworkAttachmentDefinitionCache {
     private let lookupTimeout: Duration
     private let backoff: RetryBackoff
 
-    private var entries: [PodReference: NetworkAttachmentDefinitionEntry] = [:]
+    private var entries: [NamespacedName: NetworkAttachmentDefinitionEntry] = [:]
     private var resourceVersion: String?
     private var synced = false
     private var watcher: Task<Void, Never>?
@@ -66,7 +66,7 @@ public actor NetworkAttachmentDefinitionCache {
     /// reports it does not exist. A cache miss waits at most `lookupTimeout`
     /// for a GET; a failed GET throws its `KubernetesError`.
     public func lookup(namespace: String, name: String) async throws -> NetworkAttachmentDefinitionEntry? {
-        let key = PodReference(namespace: namespace, name: name)
+        let key = NamespacedName(namespace: namespace, name: name)
         if let entry = entries[key] {
             return entry
         }
@@ -108,10 +108,10 @@ public actor NetworkAttachmentDefinitionCache {
 
     private func list() async throws {
         let list = try await client.listNetworkAttachmentDefinitions(namespace: namespace)
-        var fresh: [PodReference: NetworkAttachmentDefinitionEntry] = [:]
+        var fresh: [NamespacedName: NetworkAttachmentDefinitionEntry] = [:]
         for object in list.items {
             if let entry = Self.entry(object) {
-                fresh[PodReference(namespace: entry.namespace, name: entry.name)] = entry
+                fresh[NamespacedName(namespace: entry.namespace, name: entry.name)] = entry
             }
         }
         entries = fresh
@@ -136,7 +136,7 @@ public actor NetworkAttachmentDefinitionCache {
                     store(object)
                 case .deleted(let object):
                     if let entry = Self.entry(object) {
-                        entries.removeValue(forKey: PodReference(namespace: entry.namespace, name: entry.name))
+                        entries.removeValue(forKey: NamespacedName(namespace: entry.namespace, name: entry.name))
                     }
                     resourceVersion = object.metadata.resourceVersion ?? resourceVersion
                 case .bookmark(let version):
@@ -152,7 +152,7 @@ public actor NetworkAttachmentDefinitionCache {
 
     private func store(_ object: NetworkAttachmentDefinition) {
         if let entry = Self.entry(object) {
-            entries[PodReference(namespace: entry.namespace, name: entry.name)] = entry
+            entries[NamespacedName(namespace: entry.namespace, name: entry.name)] = entry
         }
         resourceVersion = object.metadata.resourceVersion ?? resourceVersion
     }

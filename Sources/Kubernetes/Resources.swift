@@ -104,3 +104,16 @@ struct WatchEventBody<Object: Decodable>: Decodable {
 struct BookmarkObject: Decodable {
     var metadata: ListMeta
 }
+
+/// Namespace and name of an object, as client-go's `types.NamespacedName`.
+public struct NamespacedName: Hashable, Sendable, CustomStringConvertible {
+    public var namespace: String
+    public var name: String
+
+    public init(namespace: String, name: String) {
+        self.namespace = namespace
+        self.name = name
+    }
+
+    public var description: String { "\(namespace)/\(name)" }
+}

@@ -32,6 +32,21 @@ struct AnnotationPatchQueueTests {
         #expect(statistics.depth == 0)
     }
 
+    @Test("submit keeps order without awaiting")
+    func submitKeepsOrder() async throws {
+        let (server, client) = try makeServerAndClient()
+        defer { server.stop() }
+        let uid = try server.createPod(namespace: "ns1", name: "web")
+        let queue = makeQueue(client)
+
+        queue.submit(namespace: "ns1", name: "web", uid: uid, annotations: ["a": "1"])
+        queue.submit(namespace: "ns1", name: "web", uid: uid, annotations: ["a": "2"])
+        #expect(await waitUntil { server.podAnnotations(namespace: "ns1", name: "web") == ["a": "2"] })
+        await queue.waitUntilIdle()
+
+        #expect(server.podAnnotations(namespace: "ns1", name: "web") == ["a": "2"])
+    }
+
     @Test("queue retries 503 then succeeds")
     func retriesServerErrors() async throws {
         let (server, client) = try makeServerAndClient()

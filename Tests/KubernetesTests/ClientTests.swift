@@ -103,6 +103,23 @@ struct ClientTests {
         #expect(event["metadata"]?["name"]?.stringValue?.hasPrefix("web.") == true)
     }
 
+    @Test("event sender posts in the background")
+    func eventSender() async throws {
+        let (server, client) = try makeServerAndClient()
+        defer { server.stop() }
+        let sender = PodEventSender(client: client, logger: testLogger("events-test"))
+        defer { sender.shutdown() }
+
+        for reason in ["First", "Second"] {
+            sender.send(PodEvent(podNamespace: "ns1", podName: "web", podUID: "uid-1", type: .normal,
+                                 reason: reason, message: "m"))
+        }
+
+        #expect(await waitUntil { server.createdEvents().count == 2 })
+        #expect(server.createdEvents().compactMap { $0["reason"]?.stringValue } == ["First", "Second"])
+        #expect(sender.discardedEvents == 0)
+    }
+
     @Test("NAD get and list, namespaced and all")
     func networkAttachmentDefinitions() async throws {
         let (server, client) = try makeServerAndClient()
