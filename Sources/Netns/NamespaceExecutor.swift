@@ -146,8 +146,7 @@ public final class NamespaceExecutor: @unchecked Sendable {
             let job = nextJob()
             if hydra_setns(job.namespace.fileDescriptor, hydra_clone_newnet()) != 0 {
                 let code = errno
-                job.discardWork()
-                job.finish(NetnsError.enterFailed(path: job.namespace.path, errno: code))
+                job.complete(NetnsError.enterFailed(path: job.namespace.path, errno: code))
                 continue
             }
 
@@ -158,10 +157,10 @@ public final class NamespaceExecutor: @unchecked Sendable {
                 // rather than run anything else there.
                 let code = errno
                 exitWorker(replace: true, failing: nil)
-                job.finish(NetnsError.returnFailed(path: job.namespace.path, errno: code))
+                job.complete(NetnsError.returnFailed(path: job.namespace.path, errno: code))
                 return
             }
-            job.finish(nil)
+            job.complete(nil)
         }
     }
 
@@ -182,8 +181,7 @@ public final class NamespaceExecutor: @unchecked Sendable {
         condition.unlock()
 
         for job in failed {
-            job.discardWork()
-            job.finish(error)
+            job.complete(error)
         }
         if startReplacement {
             do {
@@ -198,12 +196,21 @@ public final class NamespaceExecutor: @unchecked Sendable {
 }
 
 /// One closure queued for an executor thread.
+///
+/// The synchronous `run` hands in a closure made escapable with
+/// `withoutActuallyEscaping`, which traps ("non-escaping closure has
+/// escaped") when any reference to it is still alive once the caller's
+/// body returns. The caller returns as soon as `finish` signals, while the
+/// worker still holds this job, so `complete` drops the work closure before
+/// it calls `finish`, on every path.
 private final class Job: @unchecked Sendable {
+    // `work` is touched only by the one worker that dequeued the job, or by
+    // `enqueue` before any worker saw it.
     let namespace: NetworkNamespace
     /// Runs the caller's closure; called inside the namespace.
     private var work: (() -> Void)?
     /// Reports completion, with an error when entering or leaving the namespace failed.
-    let finish: (Error?) -> Void
+    private let finish: (Error?) -> Void
 
     init(namespace: NetworkNamespace, work: @escaping () -> Void, finish: @escaping (Error?) -> Void) {
         self.namespace = namespace
@@ -211,18 +218,18 @@ private final class Job: @unchecked Sendable {
         self.finish = finish
     }
 
-    /// Runs the work closure once and drops it. The synchronous `run` hands
-    /// in a closure made escapable with `withoutActuallyEscaping`, so no
-    /// reference to it may outlive the caller's wait, and the worker still
-    /// holds this job after signalling completion.
+    /// Runs the work closure once and drops it.
     func run() {
-        work?()
-        work = nil
+        if let work {
+            self.work = nil
+            work()
+        }
     }
 
-    /// Drops the work closure without running it.
-    func discardWork() {
+    /// Drops the work closure if it has not run, then reports completion.
+    func complete(_ error: Error?) {
         work = nil
+        finish(error)
     }
 }
 

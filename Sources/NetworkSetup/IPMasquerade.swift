@@ -1,3 +1,4 @@
+import BackendSDK
 import Netlink
 
 /// Masquerade rules for a pod address, identical to those of the reference
@@ -27,21 +28,30 @@ public struct IPMasquerade: Sendable {
         "name: \(goQuoted(network)) id: \(goQuoted(containerID))"
     }
 
-    /// Adds the chain and rules for `address`; rules already present are not added twice.
-    public func setup(address: IPNetwork, network: String, containerID: String) throws {
+    /// Adds the chain and rules for `address`; rules already present are not
+    /// added twice. Each iptables run waits for the xtables lock until
+    /// `deadline` at most (whole seconds, at least 1, as `--wait` takes them).
+    public func setup(address: IPNetwork, network: String, containerID: String,
+                      deadline: Deadline = .none) throws {
         let chain = Self.chainName(network: network, containerID: containerID)
         let comment = Self.comment(network: network, containerID: containerID)
         let tool = Self.tool(for: address)
         let multicast = address.address.isIPv4 ? "224.0.0.0/4" : "ff00::/8"
-
-        let chains = try host.runCommand(tool, ["--wait", "-t", "nat", "-S"])
-        if !chains.split(separator: "\n").contains(where: { $0 == "-N \(chain)" }) {
-            try host.runCommand(tool, ["--wait", "-t", "nat", "-N", chain])
+        func wait() -> [String] {
+            deadline == .none ? ["--wait"] : ["--wait", String(max(1, Int(deadline.secondsLeft(max: 60))))]
         }
-        try appendUnique(tool, chain, ["-d", address.description, "-j", "ACCEPT", "-m", "comment", "--comment", comment])
-        try appendUnique(tool, chain, ["!", "-d", multicast, "-j", "MASQUERADE", "-m", "comment", "--comment", comment])
+
+        let chains = try host.runCommand(tool, wait() + ["-t", "nat", "-S"])
+        if !chains.split(separator: "\n").contains(where: { $0 == "-N \(chain)" }) {
+            try host.runCommand(tool, wait() + ["-t", "nat", "-N", chain])
+        }
+        try appendUnique(tool, chain, ["-d", address.description, "-j", "ACCEPT", "-m", "comment", "--comment", comment],
+                         wait: wait())
+        try appendUnique(tool, chain, ["!", "-d", multicast, "-j", "MASQUERADE", "-m", "comment", "--comment", comment],
+                         wait: wait())
         try appendUnique(tool, "POSTROUTING",
-                         ["-s", address.address.description, "-j", chain, "-m", "comment", "--comment", comment])
+                         ["-s", address.address.description, "-j", chain, "-m", "comment", "--comment", comment],
+                         wait: wait())
     }
 
     /// Removes the POSTROUTING rule for `address` (in its current form and the
@@ -61,9 +71,9 @@ public struct IPMasquerade: Sendable {
         try host.runCommand(tool, ["--wait", "-t", "nat", "-X", chain])
     }
 
-    private func appendUnique(_ tool: String, _ chain: String, _ rule: [String]) throws {
-        if (try? host.runCommand(tool, ["--wait", "-t", "nat", "-C", chain] + rule)) != nil { return }
-        try host.runCommand(tool, ["--wait", "-t", "nat", "-A", chain] + rule)
+    private func appendUnique(_ tool: String, _ chain: String, _ rule: [String], wait: [String]) throws {
+        if (try? host.runCommand(tool, wait + ["-t", "nat", "-C", chain] + rule)) != nil { return }
+        try host.runCommand(tool, wait + ["-t", "nat", "-A", chain] + rule)
     }
 
     private static func tool(for address: IPNetwork) -> String {

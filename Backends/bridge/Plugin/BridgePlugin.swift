@@ -28,8 +28,13 @@ public final class BridgePlugin: Sendable {
     /// the addresses and masquerade rules it added, and throws a `CNIError`.
     /// A bridge it created stays, as with the reference plugin.
     ///
-    /// NOTE: `deadline` bounds only an IPAM plugin run through the host's CNI
-    /// executor. The netlink steps and native IPAM are not interrupted by it.
+    /// `deadline` is checked before each step, bounds the wait for the host
+    /// veth to come up and the iptables lock wait, and is passed to an IPAM
+    /// plugin run through the host's CNI executor. A passed deadline fails the
+    /// attach with code 11 (try again later) after the rollback.
+    ///
+    /// NOTE: a single netlink request and native host-local IPAM's `flock`
+    /// wait are not interrupted by the deadline.
     public func add(_ request: AttachRequest, deadline: Deadline = .none) throws -> CNIResult {
         var config = try BridgeConfig(request: request)
         if config.isDefaultGateway { config.isGateway = true }
@@ -48,9 +53,11 @@ public final class BridgePlugin: Sendable {
 
         var rollback = Rollback()
         do {
+            try deadline.check(before: "creating the bridge")
             let hostSocket = try host.makeSocket()
             let bridge = try ensureBridge(config, socket: hostSocket)
 
+            try deadline.check(before: "creating the veth pair")
             let hostVethName = try createVeth(request: request, config: config, mac: mac, pod: pod,
                                               podSocket: podSocket, hostSocket: hostSocket)
             rollback.add { [hostSocket] in
@@ -75,8 +82,11 @@ public final class BridgePlugin: Sendable {
             }
 
             if config.ipamType != nil {
+                try deadline.check(before: "IPAM allocation")
                 let allocation = try ipam.add(request, deadline: deadline)
-                rollback.add { [ipam] in try? ipam.del(request, deadline: deadline) }
+                // The release must run even after the deadline has passed, so
+                // it gets a short deadline of its own.
+                rollback.add { [ipam] in try? ipam.del(request, deadline: .after(seconds: 2)) }
                 guard !allocation.ips.isEmpty else {
                     throw CNIError(code: CNIError.internalError, msg: "IPAM plugin returned missing IP config")
                 }
@@ -85,6 +95,7 @@ public final class BridgePlugin: Sendable {
                 result.dns = allocation.dns
                 let gateways = try BridgeGateways.apply(to: &result, config: config)
 
+                try deadline.check(before: "configuring the pod interface")
                 try pod.run {
                     try configurePodSysctls(ifName: request.ifName, enableDAD: config.enableDAD)
                     try InterfaceConfiguration.configure(ifName: request.ifName, result: result, socket: podSocket)
@@ -96,9 +107,11 @@ public final class BridgePlugin: Sendable {
                 if config.ipMasq {
                     let masquerade = IPMasquerade(host: host)
                     for (position, ip) in result.ips.enumerated() {
+                        try deadline.check(before: "adding masquerade rules")
                         let address = try CNIAddresses.network(ip.address, field: "ips[\(position)].address")
                         rollback.add { try? masquerade.teardown(address: address, network: config.name, containerID: request.sandboxID) }
-                        try masquerade.setup(address: address, network: config.name, containerID: request.sandboxID)
+                        try masquerade.setup(address: address, network: config.name, containerID: request.sandboxID,
+                                             deadline: deadline)
                     }
                 }
             } else {
@@ -107,7 +120,7 @@ public final class BridgePlugin: Sendable {
 
             // The host veth reaches operational state UP once its peer is up;
             // its MAC and the bridge's may change when the port joins.
-            let hostVeth = try waitForOperationalUp(named: hostVethName, socket: hostSocket)
+            let hostVeth = try waitForOperationalUp(named: hostVethName, socket: hostSocket, deadline: deadline)
             result.interfaces[1].mac = hostVeth.mac?.description
             result.interfaces[0].mac = try hostSocket.link(index: bridge.index).mac?.description
             if let dns = config.dns { result.dns = dns }

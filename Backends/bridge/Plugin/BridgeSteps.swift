@@ -137,16 +137,19 @@ extension BridgePlugin {
         }
     }
 
-    /// Polls the host veth until its operational state is UP, for up to 2.5 s,
-    /// the total wait of the reference plugin's retries.
-    func waitForOperationalUp(named name: String, socket: NetlinkSocket) throws -> Link {
-        let deadline = Date().addingTimeInterval(2.5)
+    /// Polls the host veth until its operational state is UP, for up to 2.5 s
+    /// (the total wait of the reference plugin's retries) or until `deadline`,
+    /// whichever comes first.
+    func waitForOperationalUp(named name: String, socket: NetlinkSocket, deadline: Deadline) throws -> Link {
+        let limit = Deadline.after(seconds: 2.5)
+        let stop = min(limit, deadline)
         while true {
             let link = try socket.link(named: name)
             if link.isOperationallyUp { return link }
-            if Date() > deadline {
-                throw CNIError(code: CNIError.internalError,
-                               msg: "bridge port \"\(name)\" is not operationally up (state \(link.operState)) after 2.5 s")
+            if stop.hasExpired {
+                let waited = stop == limit ? "after 2.5 s" : "by the deadline"
+                throw CNIError(code: stop == limit ? CNIError.internalError : CNIError.tryAgainLater,
+                               msg: "bridge port \"\(name)\" is not operationally up (state \(link.operState)) \(waited)")
             }
             usleep(1_000)
         }

@@ -23,8 +23,12 @@ public final class MacvlanPlugin: Sendable {
     /// returns the result with that one interface. On failure it deletes the
     /// macvlan and releases the addresses, and throws a `CNIError`.
     ///
-    /// NOTE: `deadline` bounds only an IPAM plugin run through the host's CNI
-    /// executor. The netlink steps and native IPAM are not interrupted by it.
+    /// `deadline` is checked before each step and passed to an IPAM plugin run
+    /// through the host's CNI executor. A passed deadline fails the attach with
+    /// code 11 (try again later) after the rollback.
+    ///
+    /// NOTE: a single netlink request and native host-local IPAM's `flock`
+    /// wait are not interrupted by the deadline.
     public func add(_ request: AttachRequest, deadline: Deadline = .none) throws -> CNIResult {
         let config = try MacvlanConfig(request: request)
         let mac = try config.mac.map { (text) throws(CNIError) in try CNIAddresses.mac(text, field: "mac") }
@@ -45,6 +49,7 @@ public final class MacvlanPlugin: Sendable {
         var created = false
         var allocated = false
         do {
+            try deadline.check(before: "creating the macvlan")
             try createMacvlan(request: request, config: config, mac: mac, master: master, pod: pod,
                               podSocket: podSocket, masterSocket: masterSocket)
             created = true
@@ -54,6 +59,7 @@ public final class MacvlanPlugin: Sendable {
             result.interfaces = [CNIResult.Interface(name: request.ifName, mac: link.mac?.description, sandbox: request.netns)]
 
             if config.ipamType != nil {
+                try deadline.check(before: "IPAM allocation")
                 let allocation = try ipam.add(request, deadline: deadline)
                 allocated = true
                 guard !allocation.ips.isEmpty else {
@@ -65,6 +71,7 @@ public final class MacvlanPlugin: Sendable {
                     return ip
                 }
                 result.routes = allocation.routes
+                try deadline.check(before: "configuring the pod interface")
                 try pod.run {
                     // Gratuitous ARP on address changes. Releases after 1.1.1 also set
                     // ndisc_notify, but the 1.1.1 reference does not, and Hydra matches it.
@@ -78,7 +85,9 @@ public final class MacvlanPlugin: Sendable {
             result.dns = config.dns
             return result
         } catch {
-            if allocated { try? ipam.del(request, deadline: deadline) }
+            // The release must run even after the deadline has passed, so it
+            // gets a short deadline of its own.
+            if allocated { try? ipam.del(request, deadline: .after(seconds: 2)) }
             if created, let link = try? podSocket.linkIfPresent(named: request.ifName) {
                 try? podSocket.deleteLink(index: link.index)
             }

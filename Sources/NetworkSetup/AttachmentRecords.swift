@@ -1,0 +1,95 @@
+import BackendSDK
+import CNI
+import Foundation
+import Glibc
+
+/// The attachments a backend has made, one JSON file each in its private
+/// state directory, so that garbage collection can detach an attachment the
+/// host no longer lists. GC requests carry only sandbox id, network name and
+/// interface name, but detach needs the network configuration (host-local's
+/// `dataDir`, `ipMasq`, the bridge name) and the namespace path, so attach
+/// stores the whole request and its result here.
+///
+/// Each file is `<directory>/<hex digest of sandbox id and interface>.json`
+/// containing `{"request": <request JSON>, "result": <CNI result>}`. Files
+/// are written to a temporary name and renamed, so a reader never sees a
+/// partial file. Safe for concurrent use by different sandboxes.
+public struct AttachmentRecords: Sendable {
+    /// The directory holding the record files.
+    public let directory: String
+
+    /// Uses `<stateDirectory>/attachments`. The directory is created on the first save.
+    public init(stateDirectory: String) {
+        directory = (stateDirectory as NSString).appendingPathComponent("attachments")
+    }
+
+    /// One stored attachment.
+    public struct Record: Sendable {
+        /// The attach request, with `prevResult` set to the attach result.
+        public var request: AttachRequest
+        /// When the file was last written.
+        public var modified: Date
+        /// The record file.
+        public var path: String
+    }
+
+    /// Stores `request` with its attach `result`, replacing an older record
+    /// of the same sandbox and interface.
+    public func save(_ request: AttachRequest, result: CNIResult) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let record: JSONValue = .object(["request": request.jsonValue(), "result": try result.jsonValue()])
+        let path = self.path(sandboxID: request.sandboxID, ifName: request.ifName)
+        let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let data = record.encoded()
+        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
+            throw CNIError(code: CNIError.ioFailure, msg: "failed to write attachment record \"\(temporary)\"")
+        }
+        if rename(temporary, path) != 0 {
+            let code = errno
+            unlink(temporary)
+            throw CNIError(code: CNIError.ioFailure,
+                           msg: "failed to rename attachment record to \"\(path)\": \(String(cString: strerror(code)))")
+        }
+    }
+
+    /// Deletes the record of `sandboxID` and `ifName`; a missing record is not an error.
+    public func remove(sandboxID: String, ifName: String) throws {
+        let path = self.path(sandboxID: sandboxID, ifName: ifName)
+        if unlink(path) != 0 && errno != ENOENT {
+            let code = errno
+            throw CNIError(code: CNIError.ioFailure,
+                           msg: "failed to delete attachment record \"\(path)\": \(String(cString: strerror(code)))")
+        }
+    }
+
+    /// Reads every record. Files that cannot be parsed are returned in
+    /// `unreadable` so that the caller can log and delete them.
+    public func list() -> (records: [Record], unreadable: [String]) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return ([], []) }
+        var records: [Record] = []
+        var unreadable: [String] = []
+        for name in names.sorted() where name.hasSuffix(".json") {
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: path),
+                  let value = try? JSONValue(parsing: data),
+                  let requestJSON = value["request"],
+                  var request = try? AttachRequest(json: requestJSON)
+            else {
+                unreadable.append(path)
+                continue
+            }
+            request.prevResult = value["result"]
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            let modified = attributes?[.modificationDate] as? Date ?? .distantPast
+            records.append(Record(request: request, modified: modified, path: path))
+        }
+        return (records, unreadable)
+    }
+
+    /// The record file of `sandboxID` and `ifName`. The name is a digest
+    /// because sandbox ids are runtime-chosen text that may contain `/`.
+    func path(sandboxID: String, ifName: String) -> String {
+        let digest = SHA512.hexDigest(sandboxID + "\u{0}" + ifName).prefix(40)
+        return (directory as NSString).appendingPathComponent("\(digest).json")
+    }
+}
