@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "Orchestrator", dependencies: ["NRIPlugin", "NRIWire", "CNI", "HydraLog"]),
         // Runs a network's plugin list over native backends and the CNI executor.
         .target(name: "Attachments", dependencies: [
-            "Orchestrator", "BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog",
+            "Orchestrator", "BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog", "Netlink", "Netns",
         ]),
 
         // MARK: Executables
@@ -115,6 +115,9 @@ let package = Package(
         .testTarget(name: "BackendHostTests", dependencies: ["BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
+        .testTarget(name: "AttachmentsTests", dependencies: [
+            "Attachments", "Orchestrator", "BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog", "Netlink", "Netns",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,177 +7,154 @@ import HydraLog
 import Orchestrator
 
 /// Runs a network's CNI configuration, a single plugin or a plugin list,
-/// entry by entry: an entry whose `type` a loaded native backend serves runs
-/// in-process, any other through the CNI executor. ADD chains `prevResult`
-/// from one entry to the next; DEL runs in reverse order with the recorded
-/// result as `prevResult`, and continues past failures.
+/// entry by entry with libcni's semantics (pkg/libcni/api.go): an entry
+/// whose `type` a loaded native backend serves runs in-process, any other
+/// through the CNI executor.
+///
+/// ADD chains `prevResult` from one entry to the next, converted to the
+/// chain's version, and caches the final result. DEL runs in reverse order
+/// with the cached result as `prevResult` and continues past failures. CHECK
+/// runs in order with the cached result. GC and STATUS are in
+/// ChainRunner+Maintenance.swift.
 public struct ChainRunner: AttachmentRunner {
     public let backends: BackendSet
     public let executor: CNIExecutor
-    private let logger: Logger
+    /// The result cache directory (libcni's cacheDir), for example
+    /// `<stateDir>/cni-cache`; nil disables the cache, and DEL and CHECK
+    /// then use the result in Hydra's attachment record.
+    public let cacheDirectory: String?
+    let cache: ResultCache?
+    let negotiator: VersionNegotiator
+    let logger: Logger
 
-    public init(backends: BackendSet, executor: CNIExecutor, logger: Logger = Logger(component: "chain")) {
+    public init(backends: BackendSet, executor: CNIExecutor, cacheDirectory: String? = nil,
+                logger: Logger = Logger(component: "chain")) {
         self.backends = backends
         self.executor = executor
+        self.cacheDirectory = cacheDirectory
+        self.cache = cacheDirectory.map { ResultCache(directory: $0) }
+        self.negotiator = VersionNegotiator(executor: executor)
         self.logger = logger
     }
 
-    /// One entry of a plugin list with `name` and `cniVersion` injected, as
-    /// libcni does before it runs the entry.
-    struct Entry {
-        var type: String
-        var config: JSONValue
-    }
-
-    static func entries(of config: JSONValue, network: String) throws -> [Entry] {
-        let version = config["cniVersion"]?.stringValue ?? CNIVersion.current.description
-        let name = config["name"]?.stringValue ?? network
-        let plugins: [JSONValue]
-        if let list = config["plugins"]?.arrayValue {
-            plugins = list
-        } else {
-            plugins = [config]
-        }
-        guard !plugins.isEmpty else {
-            throw CNIError(code: CNIError.invalidNetworkConfig, msg: "network \"\(network)\" has an empty plugin list")
-        }
-        return try plugins.enumerated().map { index, plugin in
-            guard var object = plugin.objectValue, let type = object["type"]?.stringValue, !type.isEmpty else {
-                throw CNIError(code: CNIError.invalidNetworkConfig,
-                               msg: "network \"\(network)\": plugin \(index) has no \"type\"")
-            }
-            object["name"] = .string(name)
-            object["cniVersion"] = .string(version)
-            // `capabilities` tells the runtime what to pass; plugins never see it.
-            object.removeValue(forKey: "capabilities")
-            object.removeValue(forKey: "plugins")
-            return Entry(type: type, config: .object(object))
-        }
-    }
-
+    /// Runs ADD on every plugin in order, writes the cache entry, then
+    /// applies `request.defaultRoute`. Returns the last plugin's result in
+    /// the chain's version. On failure nothing is undone here: the caller
+    /// runs `detach`, which deletes every plugin of the chain.
     public func attach(_ request: AttachmentRequest, deadline: ContinuousClock.Instant) async throws -> CNIResult {
-        let entries = try Self.entries(of: request.config, network: request.network)
+        let prepared = try await prepare(request, deadline: deadline, validateCapabilities: true)
         var previous: CNIResult?
-        for entry in entries {
-            previous = try await add(entry, request: request, prevResult: previous, deadline: deadline)
+        for step in prepared.steps {
+            previous = try await add(step, prepared, request, prevResult: previous, deadline: deadline)
         }
-        guard let result = previous else {
+        guard let last = previous else {
             throw CNIError(code: CNIError.invalidNetworkConfig, msg: "network \"\(request.network)\" produced no result")
         }
-        // NOTE: `default-route` from the selection annotation is not applied
-        // yet; the pod keeps the default route its default CNI installed.
+        let result = try last.converted(to: prepared.version)
+
+        if let cache {
+            let entry = CachedAttachment(
+                containerID: request.sandboxID, networkName: prepared.chain.name, ifName: request.interface,
+                netns: request.netnsPath, config: request.config.encoded(), cniArgs: Self.cniArguments(request.cniArgs),
+                capabilityArgs: request.runtimeConfig, result: try result.jsonValue())
+            do {
+                try cache.write(entry)
+            } catch {
+                // libcni fails the ADD too: a DEL without the cached result
+                // could not release what this ADD took.
+                throw CNIError(code: CNIError.ioFailure, msg: "network \"\(request.network)\": \(error)")
+            }
+        }
+
+        if !request.defaultRoute.isEmpty {
+            try await DefaultRoute.replace(gateways: request.defaultRoute, interface: request.interface,
+                                           netnsPath: request.netnsPath, logger: logger)
+        }
         return result
     }
 
+    /// Runs DEL on every plugin in reverse order, continuing past failures,
+    /// and removes the cache entry once every DEL succeeded. `prevResult`
+    /// is the cached result (for chains at 0.4.0 and later, as in libcni),
+    /// or the record's result when the cache has no entry. An unreadable
+    /// entry is logged and DEL runs without `prevResult`.
     public func detach(_ record: AttachmentRecord, deadline: ContinuousClock.Instant) async throws {
         let request = record.request
-        let entries = try Self.entries(of: request.config, network: request.network)
-        var failures: [String] = []
-        for entry in entries.reversed() {
+        let chain = try PluginChain(config: request.config, network: request.network)
+        var cached: CNIResult? = record.result
+        var cacheProblem = false
+        if let cache {
             do {
-                try await delete(entry, request: request, prevResult: record.result, deadline: deadline)
+                if let entry = try cache.read(network: chain.name, containerID: request.sandboxID,
+                                              ifName: request.interface), let result = entry.result {
+                    cached = try CNIResult(json: result)
+                }
             } catch {
-                failures.append("\(entry.type): \(error)")
+                cacheProblem = true
+                cached = nil
+                logger.warning("cached result unusable; running DEL without prevResult",
+                               [("network", request.network), ("sandboxID", request.sandboxID),
+                                ("interface", request.interface), ("error", "\(error)")])
             }
         }
-        if !failures.isEmpty {
+        // DEL must run even when negotiation fails, for example because a
+        // plugin binary was removed: fall back to the version ADD used.
+        let prepared: PreparedChain
+        do {
+            prepared = try await prepare(request, deadline: deadline, validateCapabilities: false,
+                                         knownVersion: cached?.cniVersion)
+        } catch {
+            prepared = PreparedChain(chain: chain, version: cached?.cniVersion ?? chain.cniVersion,
+                                     steps: steps(of: chain, runtimeConfig: request.runtimeConfig))
+        }
+        let hasPrevResult = (CNIVersion(prepared.version) ?? .v0_3_0) >= .v0_4_0
+        let prevResult = hasPrevResult ? cached : nil
+
+        var failures: [String] = []
+        for step in prepared.steps.reversed() {
+            do {
+                try await delete(step, prepared, request, prevResult: prevResult, deadline: deadline)
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        guard failures.isEmpty else {
             throw CNIError(code: CNIError.ioFailure,
                            msg: "failed to detach network \"\(request.network)\": \(failures.joined(separator: "; "))")
         }
+        if let cache {
+            cache.remove(network: chain.name, containerID: request.sandboxID, ifName: request.interface)
+            if cacheProblem {
+                logger.info("removed the unusable cache entry after DEL succeeded",
+                            [("network", request.network), ("sandboxID", request.sandboxID)])
+            }
+        }
     }
 
+    /// Runs CHECK on every plugin in order with the cached result as
+    /// `prevResult`. Chains before 0.4.0 have no CHECK and fail with code 1;
+    /// `disableCheck` makes CHECK succeed without running anything.
     public func check(_ record: AttachmentRecord, deadline: ContinuousClock.Instant) async throws {
         let request = record.request
-        for entry in try Self.entries(of: request.config, network: request.network) {
-            if let backend = backends.backend(forType: entry.type) {
-                var attach = backendRequest(entry, request)
-                attach.prevResult = try record.result?.jsonValue(as: entry.config["cniVersion"]?.stringValue)
-                try await backend.check(attach, deadline: Self.deadline(deadline))
-            } else {
-                let invocation = try invocation("CHECK", entry, request, prevResult: record.result)
-                let executor = self.executor
-                let nanoseconds = Self.absoluteDeadline(deadline)
-                try await Self.blocking { try executor.check(invocation, deadlineNanoseconds: nanoseconds) }
-            }
+        var cached: CNIResult? = record.result
+        let chain = try PluginChain(config: request.config, network: request.network)
+        if let cache, let entry = try cache.read(network: chain.name, containerID: request.sandboxID,
+                                                 ifName: request.interface), let result = entry.result {
+            cached = try CNIResult(json: result)
         }
-    }
-
-    // MARK: One entry
-
-    private func add(_ entry: Entry, request: AttachmentRequest, prevResult: CNIResult?,
-                     deadline: ContinuousClock.Instant) async throws -> CNIResult {
-        if let backend = backends.backend(forType: entry.type) {
-            var attach = backendRequest(entry, request)
-            attach.prevResult = try prevResult?.jsonValue(as: entry.config["cniVersion"]?.stringValue)
-            return try await backend.attach(attach, deadline: Self.deadline(deadline))
+        let prepared = try await prepare(request, deadline: deadline, validateCapabilities: false,
+                                         knownVersion: cached?.cniVersion)
+        guard (CNIVersion(prepared.version) ?? .v0_3_0) >= .v0_4_0 else {
+            throw CNIError(code: CNIError.incompatibleCNIVersion,
+                           msg: "network \"\(request.network)\": configuration version \"\(prepared.version)\" does not support the CHECK command")
         }
-        let invocation = try invocation("ADD", entry, request, prevResult: prevResult)
-        let executor = self.executor
-        let nanoseconds = Self.absoluteDeadline(deadline)
-        return try await Self.blocking { try executor.add(invocation, deadlineNanoseconds: nanoseconds) }
-    }
-
-    private func delete(_ entry: Entry, request: AttachmentRequest, prevResult: CNIResult?,
-                        deadline: ContinuousClock.Instant) async throws {
-        if let backend = backends.backend(forType: entry.type) {
-            var detach = backendRequest(entry, request)
-            detach.prevResult = try prevResult?.jsonValue(as: entry.config["cniVersion"]?.stringValue)
-            try await backend.detach(detach, deadline: Self.deadline(deadline))
-            return
+        if prepared.chain.disableCheck { return }
+        guard let cached else {
+            throw CNIError(code: CNIError.ioFailure,
+                           msg: "network \"\(request.network)\": no cached result for sandbox \(request.sandboxID) interface \(request.interface) to CHECK against")
         }
-        let invocation = try invocation("DEL", entry, request, prevResult: prevResult)
-        let executor = self.executor
-        let nanoseconds = Self.absoluteDeadline(deadline)
-        try await Self.blocking { try executor.delete(invocation, deadlineNanoseconds: nanoseconds) }
-    }
-
-    private func backendRequest(_ entry: Entry, _ request: AttachmentRequest) -> AttachRequest {
-        AttachRequest(sandboxID: request.sandboxID, podName: request.pod.name, podNamespace: request.pod.namespace,
-                      podUID: request.pod.uid, netns: request.netnsPath, ifName: request.interface,
-                      networkName: request.statusName, config: entry.config, runtimeConfig: request.runtimeConfig,
-                      args: request.cniArgs)
-    }
-
-    /// The CNI invocation of an executed plugin: configuration on stdin with
-    /// runtimeConfig and prevResult added, the pod's CNI_ARGS.
-    private func invocation(_ command: String, _ entry: Entry, _ request: AttachmentRequest,
-                            prevResult: CNIResult?) throws -> CNIInvocation {
-        var config = entry.config.objectValue ?? [:]
-        if !request.runtimeConfig.isEmpty { config["runtimeConfig"] = .object(request.runtimeConfig) }
-        if let prevResult { config["prevResult"] = try prevResult.jsonValue(as: config["cniVersion"]?.stringValue) }
-        // NOTE: runtime config goes to every executed plugin; libcni passes
-        // only the keys a plugin declares in `capabilities`.
-        let args = request.cniArgs.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
-        return CNIInvocation(command: command, pluginType: entry.type, stdinData: JSONValue.object(config).encoded(),
-                             containerID: request.sandboxID, netns: request.netnsPath, ifName: request.interface,
-                             args: args)
-    }
-
-    // MARK: Deadlines and blocking work
-
-    static func nanoseconds(until deadline: ContinuousClock.Instant) -> Int64 {
-        let remaining = deadline - ContinuousClock.now
-        let components = remaining.components
-        return max(1, components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
-    }
-
-    /// The executor's deadline: an absolute CLOCK_MONOTONIC time in ns.
-    static func absoluteDeadline(_ instant: ContinuousClock.Instant) -> Int64 {
-        MonotonicClock.now() + nanoseconds(until: instant)
-    }
-
-    static func deadline(_ instant: ContinuousClock.Instant) -> Deadline {
-        Deadline(monotonicNanoseconds: Deadline.now() + nanoseconds(until: instant))
-    }
-
-    /// Runs blocking work (a plugin process) on its own thread, so that it
-    /// never occupies a Swift concurrency thread.
-    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(with: Result { try work() })
-            }
-            thread.start()
+        for step in prepared.steps {
+            try await checkStep(step, prepared, request, prevResult: cached, deadline: deadline)
         }
     }
 }
