@@ -14,6 +14,8 @@ let systemLibraries: [Target] = [
                    providers: [.apt(["libcurl4-openssl-dev"])]),
     .systemLibrary(name: "CJansson", pkgConfig: "jansson",
                    providers: [.apt(["libjansson-dev"])]),
+    .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd",
+                   providers: [.apt(["libmicrohttpd-dev"])]),
 ]
 
 let package = Package(
@@ -65,11 +67,14 @@ let package = Package(
             "Orchestrator", "BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog", "Netlink", "Netns",
         ]),
 
+        // Prometheus metrics and the health and status endpoints over libmicrohttpd.
+        .target(name: "Metrics", dependencies: ["CMicroHTTPD"]),
+
         // MARK: Executables
 
         .executableTarget(name: "Host", dependencies: [
             "NRIPlugin", "NRIWire", "HydraLog", "BackendHost", "CNI", "CNIExec",
-            "Orchestrator", "Attachments", "Kubernetes",
+            "Orchestrator", "Attachments", "Kubernetes", "Metrics",
         ]),
         .executableTarget(name: "NRISim", dependencies: ["NRIRuntimeSim", "NRIWire", "HydraLog"]),
         .executableTarget(name: "Bench", dependencies: ["NRIPlugin", "NRIRuntimeSim", "NRIWire", "HydraLog"]),

@@ -97,8 +97,10 @@ enum RunCommand {
         }
 
         let runner = ChainRunner(backends: backends, executor: executor, logger: logger.component("chain"))
+        let metrics = HydraMetrics()
         let orchestrator = Orchestrator(
-            configuration: configuration, overrides: overrides, runner: runner,
+            configuration: configuration, overrides: overrides,
+            runner: MeasuredAttachmentRunner(inner: runner, metrics: metrics),
             definitions: kubernetes.map { CachedDefinitionSource(cache: $0.cache) },
             publisher: kubernetes.map { QueuedStatusPublisher(queue: $0.queue) },
             events: kubernetes.map { ClientEventRecorder(client: $0.client, node: ProcessInfo.processInfo.hostName,
@@ -114,6 +116,15 @@ enum RunCommand {
             return 1
         }
         let host = PluginHost(options: options, handler: orchestrator, logger: logger.component("nri"))
+        let observability: Observability?
+        do {
+            observability = try Observability.start(
+                metrics: metrics, configuration: configuration, backends: backends, host: host,
+                orchestrator: orchestrator, queue: kubernetes?.queue, logger: logger.component("metrics"))
+        } catch {
+            logger.error("refusing to start", [("error", error.description)])
+            return 1
+        }
 
         let signals = SignalWatcher { signal in
             logger.info("stopping on signal", [("signal", "\(signal)")])
@@ -123,6 +134,7 @@ enum RunCommand {
 
         let exit = await host.run()
         periodic.cancel()
+        observability?.stop()
         await kubernetes?.cache.stop()
         await kubernetes?.queue.shutdown()
         backends.shutdown()

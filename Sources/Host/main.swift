@@ -7,6 +7,7 @@ usage: hydra COMMAND [options]
 commands:
   run              serve the runtime's NRI socket (the daemon)
   explain          show which networks a pod would get
+  status           show the running daemon's connection, backends and attachments
   backend check    run the conformance checks on a backend library
   version          print the version
 
@@ -29,6 +30,8 @@ case "run":
     status = await RunCommand.run(arguments: arguments)
 case "explain":
     status = await ExplainCommand.run(arguments: arguments)
+case "status":
+    status = StatusCommand.run(arguments: arguments)
 case "backend":
     if arguments.first == "check" {
         status = BackendCheckCommand.run(arguments: Array(arguments.dropFirst()))
