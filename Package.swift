@@ -77,7 +77,9 @@ let package = Package(
             "Orchestrator", "Attachments", "Kubernetes", "Metrics",
         ]),
         .executableTarget(name: "NRISim", dependencies: ["NRIRuntimeSim", "NRIWire", "HydraLog"]),
-        .executableTarget(name: "Bench", dependencies: ["NRIPlugin", "NRIRuntimeSim", "NRIWire", "HydraLog"]),
+        .executableTarget(name: "Bench", dependencies: ["NRIPlugin", "NRIRuntimeSim", "NRIWire", "HydraLog",
+                                                        "BackendSDK", "CNI", "Netlink", "Netns",
+                                                        "NetworkSetup", "BackendHost", "CNIExec"]),
         .executableTarget(name: "FakeAPIServer", dependencies: ["FakeAPIServerKit"]),
 
         // MARK: Backends

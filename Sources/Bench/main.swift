@@ -81,6 +81,8 @@ switch mode {
 case "nri":
     try benchmarkSynchronizeDecode()
     try await benchmarkRoundTrip()
+case "backends":
+    try await runBackendsBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2)))
 default:
     LogSink.writeAll("usage: hydra-bench nri\n", to: STDERR_FILENO)
     exit(2)
