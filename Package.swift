@@ -74,7 +74,7 @@ let package = Package(
 
         .executableTarget(name: "Host", dependencies: [
             "NRIPlugin", "NRIWire", "HydraLog", "BackendHost", "CNI", "CNIExec",
-            "Orchestrator", "Attachments", "Kubernetes", "Metrics",
+            "Orchestrator", "Attachments", "Kubernetes", "Netlink", "Netns", "Metrics",
         ]),
         .executableTarget(name: "NRISim", dependencies: ["NRIRuntimeSim", "NRIWire", "HydraLog"]),
         .executableTarget(name: "Bench", dependencies: ["NRIPlugin", "NRIRuntimeSim", "NRIWire", "HydraLog",
@@ -122,6 +122,9 @@ let package = Package(
         .testTarget(name: "BackendHostTests", dependencies: ["BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
+        // Runs the built `hydra`, `hydra-nri-sim` and `hydra-fake-apiserver`
+        // against the real kernel; needs root.
+        .testTarget(name: "EndToEndTests"),
         .testTarget(name: "AttachmentsTests", dependencies: [
             "Attachments", "Orchestrator", "BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog", "Netlink", "Netns",
         ]),

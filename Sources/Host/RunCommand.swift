@@ -105,6 +105,7 @@ enum RunCommand {
             publisher: kubernetes.map { QueuedStatusPublisher(queue: $0.queue) },
             events: kubernetes.map { ClientEventRecorder(client: $0.client, node: ProcessInfo.processInfo.hostName,
                                                          logger: logger.component("events")) },
+            inspector: NetlinkDefaultInterfaceInspector(),
             logger: logger.component("orchestrator"))
 
         var options = PluginOptions(socketPath: configuration.nri.socket, pluginName: configuration.nri.pluginName,

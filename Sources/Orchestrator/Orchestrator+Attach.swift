@@ -53,12 +53,14 @@ extension Orchestrator {
                 record.intent = nil
                 throw await fail("failed to write the intent entry for \(label): \(error)")
             }
+            CrashPoint.reached(.afterIntent)
             let result: CNIResult
             do {
                 result = try await runner.attach(request, deadline: deadline)
             } catch {
                 throw await fail("failed to attach \(label): \(error)")
             }
+            CrashPoint.reached(.afterBackendAttach)
             record.intent = nil
             record.attachments.append(AttachmentRecord(request: request, result: result))
             count { $0.attaches += 1 }
@@ -67,6 +69,7 @@ extension Orchestrator {
             } catch {
                 throw await fail("failed to record the attachment of \(label): \(error)")
             }
+            CrashPoint.reached(.afterRecord)
             log.info("attached network", [("network", request.statusName), ("interface", request.interface),
                                           ("backend", request.backend)])
         }

@@ -126,6 +126,7 @@ public final class Orchestrator: PodLifecycleHandler {
             self.state.withLock { $0.knownPods[pod.id] = pod }
             return record
         }
+        CrashPoint.reached(.beforeAnswer)
         publishStatus(for: pod, record: record, log: log)
     }
 
