@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "hydra-backend-macvlan", type: .dynamic, targets: ["MacvlanBackend"]),
         .library(name: "hydra-backend-dummy", type: .dynamic, targets: ["DummyBackend"]),
         .library(name: "hydra-backend-swifttest", type: .dynamic, targets: ["SwiftTestBackend"]),
+        .library(name: "hydra-backend-flannel", type: .dynamic, targets: ["FlannelBackend"]),
     ],
     targets: systemLibraries + [
         // MARK: C code
@@ -59,6 +60,8 @@ let package = Package(
         .target(name: "BackendSDK", dependencies: ["BackendAPI", "CNI"]),
         .target(name: "BackendHost", dependencies: ["BackendAPI", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),
         .target(name: "Kubernetes", dependencies: ["CCurl", "HydraLog"]),
+        // etcd v3 client over the JSON gateway, for the flannel backend.
+        .target(name: "Etcd", dependencies: ["CCurl"]),
         // In-memory Kubernetes API server for tests and the demo.
         .target(name: "FakeAPIServerKit"),
         .target(name: "Orchestrator", dependencies: ["NRIPlugin", "NRIWire", "CNI", "HydraLog"]),
@@ -74,11 +77,11 @@ let package = Package(
 
         .executableTarget(name: "Host", dependencies: [
             "NRIPlugin", "NRIWire", "HydraLog", "BackendHost", "CNI", "CNIExec",
-            "Orchestrator", "Attachments", "Kubernetes", "Netlink", "Netns", "Metrics",
+            "Orchestrator", "Attachments", "Kubernetes", "Metrics",
         ]),
         .executableTarget(name: "NRISim", dependencies: ["NRIRuntimeSim", "NRIWire", "HydraLog"]),
         .executableTarget(name: "Bench", dependencies: ["NRIPlugin", "NRIRuntimeSim", "NRIWire", "HydraLog",
-                                                        "BackendSDK", "CNI", "Netlink", "Netns",
+                                                        "FlannelNetwork", "Etcd", "BackendSDK", "CNI", "Netlink", "Netns",
                                                         "NetworkSetup", "BackendHost", "CNIExec"]),
         .executableTarget(name: "FakeAPIServer", dependencies: ["FakeAPIServerKit"]),
 
@@ -96,6 +99,11 @@ let package = Package(
                 path: "Backends/macvlan/Plugin"),
         .target(name: "MacvlanBackend", dependencies: ["MacvlanNetwork", "BackendSDK", "CNI", "NetworkSetup"],
                 path: "Backends/macvlan/Backend"),
+        .target(name: "FlannelNetwork",
+                dependencies: ["BackendSDK", "CNI", "Netlink", "Netns", "IPAM", "NetworkSetup", "BridgeNetwork", "Etcd"],
+                path: "Backends/flannel"),
+        .target(name: "FlannelBackend", dependencies: ["FlannelNetwork", "BackendSDK"],
+                path: "Backends/flannel-export"),
         .target(name: "DummyBackend", dependencies: ["BackendAPI", "CJansson"],
                 path: "Backends/dummy-c",
                 cSettings: [.unsafeFlags(["-I/usr/include/libnl3"])],
@@ -122,9 +130,9 @@ let package = Package(
         .testTarget(name: "BackendHostTests", dependencies: ["BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
-        // Runs the built `hydra`, `hydra-nri-sim` and `hydra-fake-apiserver`
-        // against the real kernel; needs root.
-        .testTarget(name: "EndToEndTests"),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd"]),
+        .testTarget(name: "FlannelTests",
+                    dependencies: ["FlannelNetwork", "Etcd", "BackendSDK", "CNI", "Netlink", "Netns", "NetworkSetup"]),
         .testTarget(name: "AttachmentsTests", dependencies: [
             "Attachments", "Orchestrator", "BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog", "Netlink", "Netns",
         ]),
