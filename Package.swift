@@ -77,7 +77,7 @@ let package = Package(
 
         .executableTarget(name: "Host", dependencies: [
             "NRIPlugin", "NRIWire", "HydraLog", "BackendHost", "CNI", "CNIExec",
-            "Orchestrator", "Attachments", "Kubernetes", "Metrics",
+            "Orchestrator", "Attachments", "Kubernetes", "Netlink", "Netns", "Metrics",
         ]),
         .executableTarget(name: "NRISim", dependencies: ["NRIRuntimeSim", "NRIWire", "HydraLog"]),
         .executableTarget(name: "Bench", dependencies: ["NRIPlugin", "NRIRuntimeSim", "NRIWire", "HydraLog",
@@ -133,6 +133,9 @@ let package = Package(
         .testTarget(name: "EtcdTests", dependencies: ["Etcd"]),
         .testTarget(name: "FlannelTests",
                     dependencies: ["FlannelNetwork", "Etcd", "BackendSDK", "CNI", "Netlink", "Netns", "NetworkSetup"]),
+        // Runs the built `hydra`, `hydra-nri-sim` and `hydra-fake-apiserver`
+        // against the real kernel; needs root.
+        .testTarget(name: "EndToEndTests"),
         .testTarget(name: "AttachmentsTests", dependencies: [
             "Attachments", "Orchestrator", "BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog", "Netlink", "Netns",
         ]),
