@@ -86,7 +86,18 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Binds, listens and starts the accept thread.
     public func start() throws {
-        let socket = try Self.bindListeningSocket(host: host, port: port)
+        var attempts = 0
+        var bound: Int32?
+        while bound == nil {
+            do {
+                bound = try Self.bindListeningSocket(host: host, port: port)
+            } catch FakeAPIServerError.addressInUse where port != 0 && attempts < 50 {
+                // The previous listening socket of this port closes once its accept thread wakes up.
+                attempts += 1
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+        let socket = bound!
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         withUnsafeMutablePointer(to: &address) { pointer in
@@ -103,8 +114,11 @@ public final class HTTPServer: @unchecked Sendable {
         thread.start()
     }
 
-    /// Closes the listening socket and every open connection, so new
+    /// Shuts down the listening socket and every open connection, so new
     /// connections are refused until `start()` binds the same port again.
+    /// Only the threads that own the descriptors close them: closing here
+    /// would let a new socket reuse the number while the old thread still
+    /// calls accept or recv on it.
     public func suspendListening() {
         lock.lock()
         let socket = listenSocket
@@ -112,9 +126,8 @@ public final class HTTPServer: @unchecked Sendable {
         let open = connections
         lock.unlock()
         if socket >= 0 {
-            // shutdown wakes the thread blocked in accept on Linux.
+            // shutdown wakes the thread blocked in accept, which then closes the socket.
             shutdown(socket, Int32(SHUT_RDWR))
-            close(socket)
         }
         for connection in open {
             shutdown(connection, Int32(SHUT_RDWR))
@@ -150,8 +163,12 @@ public final class HTTPServer: @unchecked Sendable {
             }
         }
         guard bound == 0 else {
-            let reason = String(cString: strerror(errno))
+            let code = errno
+            let reason = String(cString: strerror(code))
             close(socket)
+            if code == EADDRINUSE {
+                throw FakeAPIServerError.addressInUse("failed to bind \(host):\(port): \(reason)")
+            }
             throw FakeAPIServerError.socket("failed to bind \(host):\(port): \(reason)")
         }
         guard listen(socket, 128) == 0 else {
@@ -163,6 +180,7 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     private func acceptLoop(_ socket: Int32) {
+        defer { close(socket) }
         while true {
             // accept4 needs _GNU_SOURCE, which Glibc's module does not set.
             let connection = accept(socket, nil, nil)
@@ -178,8 +196,9 @@ public final class HTTPServer: @unchecked Sendable {
             }
             lock.unlock()
             guard current else {
+                // suspendListening shut the socket down, so the next accept fails.
                 close(connection)
-                return
+                continue
             }
             let thread = Thread { [self] in
                 serve(connection)
@@ -350,11 +369,12 @@ public final class HTTPServer: @unchecked Sendable {
 /// Failures of the fake API server itself.
 public enum FakeAPIServerError: Error, CustomStringConvertible {
     case socket(String)
+    case addressInUse(String)
     case invalidSeed(String)
 
     public var description: String {
         switch self {
-        case .socket(let message): return message
+        case .socket(let message), .addressInUse(let message): return message
         case .invalidSeed(let message): return message
         }
     }

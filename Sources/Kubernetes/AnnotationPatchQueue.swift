@@ -143,7 +143,8 @@ public actor AnnotationPatchQueue {
         statistics
     }
 
-    /// Waits until no patch is waiting or in flight.
+    /// Waits until no patch is waiting or in flight. A patch passed to
+    /// `submit` counts only once the actor has taken it from the stream.
     public func waitUntilIdle() async {
         if pending.isEmpty && inFlight == nil {
             return
