@@ -65,8 +65,8 @@ final class EndToEnd: @unchecked Sendable {
         try await runTool("/usr/sbin/ip", ["-n", namespace, "addr", "add", address, "dev", "eth0"], in: directory)
         try await runTool("/usr/sbin/ip", ["-n", namespace, "link", "set", "eth0", "up"], in: directory)
         let json = try await runTool("/usr/sbin/ip", ["-j", "-n", namespace, "link", "show", "eth0"], in: directory)
-        let links = (try JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]]
-        guard let mac = links?.first?["address"] as? String else { throw HarnessError("no MAC for eth0 in \(json)") }
+        let shown = (try JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]]
+        guard let mac = shown?.first?["address"] as? String else { throw HarnessError("no MAC for eth0 in \(json)") }
         return mac
     }
 
@@ -111,6 +111,11 @@ final class EndToEnd: @unchecked Sendable {
     }
 
     // MARK: Processes
+
+    /// Registers a process for `tearDown` to stop.
+    func track(_ process: ChildProcess) {
+        lock.withLock { processes.append(process) }
+    }
 
     /// Starts `hydra run` with `configuration`; `crashAt` sets the test-only crash point.
     func startHydra(configuration: String, crashAt: String? = nil) throws -> ChildProcess {
