@@ -139,6 +139,10 @@ let package = Package(
         .testTarget(name: "AttachmentsTests", dependencies: [
             "Attachments", "Orchestrator", "BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog", "Netlink", "Netns",
         ]),
+        // Parses deploy/ and the Dockerfile; checks the fields Hydra depends on.
+        .testTarget(name: "DeployTests", dependencies: ["Orchestrator"]),
+        // Runs the built hydra against the simulator: metrics, explain, the demo.
+        .testTarget(name: "ProductTests", dependencies: ["Metrics"]),
     ],
     swiftLanguageModes: [.v6]
 )
