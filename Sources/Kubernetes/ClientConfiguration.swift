@@ -87,4 +87,53 @@ public struct ClientConfiguration: Sendable {
         return try ClientConfiguration(serverURL: "https://\(hostPart):\(portNumber)", token: .file(tokenPath),
                                        caFile: caPath, namespace: namespace)
     }
+
+    /// Builds the configuration from the three settings an operator writes,
+    /// where an empty string means "use the default". An empty `server` uses
+    /// `inCluster` with any given token or CA file replacing the service
+    /// account's. An explicit server takes `tokenFile`, else the service
+    /// account token when it exists, else no token. It takes `caFile`, else
+    /// the service account CA when it exists, else libcurl's system bundle.
+    public static func resolve(server: String, tokenFile: String, caFile: String,
+                               environment: [String: String] = ProcessInfo.processInfo.environment,
+                               directory: String = serviceAccountDirectory) throws -> ClientConfiguration {
+        if server.isEmpty {
+            var configuration = try inCluster(environment: environment, directory: directory)
+            if !tokenFile.isEmpty {
+                configuration.token = .file(tokenFile)
+            }
+            if !caFile.isEmpty {
+                configuration.caFile = caFile
+            }
+            return configuration
+        }
+
+        let fileManager = FileManager.default
+        let serviceAccountToken = directory + "/token"
+        let serviceAccountCA = directory + "/ca.crt"
+        let token: BearerToken
+        if !tokenFile.isEmpty {
+            guard fileManager.isReadableFile(atPath: tokenFile) else {
+                throw KubernetesError.invalidConfiguration("missing bearer token file \"\(tokenFile)\"")
+            }
+            token = .file(tokenFile)
+        } else if fileManager.isReadableFile(atPath: serviceAccountToken) {
+            token = .file(serviceAccountToken)
+        } else {
+            token = .none
+        }
+
+        var ca: String?
+        if !caFile.isEmpty {
+            guard fileManager.isReadableFile(atPath: caFile) else {
+                throw KubernetesError.invalidConfiguration("missing CA file \"\(caFile)\"")
+            }
+            ca = caFile
+        } else if fileManager.isReadableFile(atPath: serviceAccountCA) {
+            ca = serviceAccountCA
+        }
+        let namespace = fileManager.contents(atPath: directory + "/namespace")
+            .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+        return try ClientConfiguration(serverURL: server, token: token, caFile: ca, namespace: namespace)
+    }
 }

@@ -361,6 +361,44 @@ struct ClientConfigurationTests {
         }
     }
 
+    @Test("resolve picks explicit, then service account")
+    func resolve() throws {
+        let directory = try TemporaryDirectory("kube-sa")
+        defer { directory.remove() }
+        let environment = ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "6443"]
+
+        // Nothing mounted and a plain HTTP server: no token, no CA, as in the demo.
+        let plain = try ClientConfiguration.resolve(server: "http://127.0.0.1:8080", tokenFile: "", caFile: "",
+                                                    environment: environment, directory: directory.path)
+        #expect(plain.serverURL == "http://127.0.0.1:8080")
+        #expect(plain.caFile == nil)
+        guard case .none = plain.token else {
+            Issue.record("expected no token")
+            return
+        }
+
+        try Data("tok".utf8).write(to: URL(fileURLWithPath: directory.path + "/token"))
+        try Data("PEM".utf8).write(to: URL(fileURLWithPath: directory.path + "/ca.crt"))
+        let explicit = try ClientConfiguration.resolve(server: "https://127.0.0.1:6443", tokenFile: "", caFile: "",
+                                                       environment: environment, directory: directory.path)
+        #expect(explicit.caFile == directory.path + "/ca.crt")
+        guard case .file(let tokenPath) = explicit.token else {
+            Issue.record("expected the service account token")
+            return
+        }
+        #expect(tokenPath == directory.path + "/token")
+
+        let inCluster = try ClientConfiguration.resolve(server: "", tokenFile: "", caFile: "/tmp/other-ca.pem",
+                                                        environment: environment, directory: directory.path)
+        #expect(inCluster.serverURL == "https://127.0.0.1:6443")
+        #expect(inCluster.caFile == "/tmp/other-ca.pem")
+
+        #expect(throws: KubernetesError.self) {
+            _ = try ClientConfiguration.resolve(server: "https://127.0.0.1:6443", tokenFile: directory.path + "/nope",
+                                                caFile: "", environment: environment, directory: directory.path)
+        }
+    }
+
     @Test("server URL must be http or https")
     func serverURLValidation() throws {
         #expect(throws: KubernetesError.self) { _ = try ClientConfiguration(serverURL: "ftp://127.0.0.1") }
