@@ -1,7 +1,7 @@
 # Hydra: the two commands of the README, plus the benchmarks and the fuzzer.
 # Everything needs root on Debian 12: network namespaces, iptables, apt-get.
 
-.PHONY: demo test build fuzz deps
+.PHONY: demo test build fuzz deps bench
 
 ## Run the demo: a pod gains an extra interface through Hydra.
 demo:
@@ -18,6 +18,28 @@ build: deps
 ## Fuzz the NRI decoders for FUZZ_SECONDS (default 60).
 fuzz: deps
 	./scripts/fuzz.sh $${FUZZ_SECONDS:-60}
+
+## Run every hydra-bench subcommand that docs/benchmarks.md names in a
+## `hydra-bench NAME` command (or those in BENCH="nri backends"), and rewrite
+## the page's last section with their output, the machine, the commands and
+## the date. Needs root for the backend benchmarks.
+bench: deps
+	swift build -c release --product hydra-bench
+	@set -e; page=docs/benchmarks.md; marker='## Latest run (make bench)'; \
+	head=$$(awk -v marker="$$marker" '$$0 == marker { exit } { print }' $$page); \
+	subcommands=$${BENCH:-$$(printf '%s\n' "$$head" | grep -o 'hydra-bench [a-z][a-z-]*' | cut -d' ' -f2 | sort -u)}; \
+	{ printf '%s\n\n%s\n\n' "$$head" "$$marker"; \
+	  echo "Written by \`make bench\` on $$(date -u '+%Y-%m-%d %H:%M UTC'):" \
+	       "$$(nproc) cores, $$(awk '/^MemTotal/ { printf "%.0f GiB", $$2 / 1048576 }' /proc/meminfo) of memory," \
+	       "$$(. /etc/os-release && echo "$$PRETTY_NAME"), kernel $$(uname -r), $$(swift --version 2>/dev/null | head -1)," \
+	       "release build. Each line below is one figure as hydra-bench prints it."; \
+	  echo; echo '```'; \
+	  for subcommand in $$subcommands; do \
+	    echo "$$ .build/release/hydra-bench $$subcommand"; \
+	    .build/release/hydra-bench $$subcommand 2>&1 || echo "(hydra-bench $$subcommand exited with status $$?)"; \
+	  done; \
+	  echo '```'; } > $$page.tmp; \
+	mv $$page.tmp $$page
 
 deps:
 	./scripts/install-deps.sh

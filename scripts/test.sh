@@ -29,6 +29,8 @@ etcd --name hydra-test --data-dir "$etcd_dir/data" \
     --listen-peer-urls http://127.0.0.1:2380 > "$etcd_dir/etcd.log" 2>&1 &
 etcd_pid=$!
 export HYDRA_TEST_ETCD=http://127.0.0.1:2379
+# Also run the README's demo in a fresh clone (slow: a release build).
+export HYDRA_TEST_DEMO="${HYDRA_TEST_DEMO:-1}"
 
 swift build --build-tests || exit 1
 
