@@ -17,13 +17,13 @@ func testLogger(_ component: String = "kubernetes-test") -> Logger {
     Logger(component: component, sink: LogSink(level: .warning))
 }
 
-/// A unique name for objects created by one test.
+/// Returns a unique name for objects created by one test.
 func uniqueName(_ prefix: String) -> String {
     "\(prefix)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
 }
 
-/// Polls `condition` every 20 ms until it holds or `seconds` pass; returns
-/// whether it held.
+/// Polls `condition` every 20 ms until it is true or `seconds` pass, and returns
+/// whether it became true.
 func waitUntil(seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
