@@ -83,6 +83,8 @@ case "nri":
     try await benchmarkRoundTrip()
 case "backends":
     try await runBackendsBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2)))
+case "flannel":
+    try runFlannelBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2)))
 default:
     LogSink.writeAll("usage: hydra-bench nri\n", to: STDERR_FILENO)
     exit(2)
