@@ -20,8 +20,9 @@ extension Orchestrator {
                 ?? SandboxRecord(sandboxID: pod.id, pod: reference, netnsPath: netnsPath)
         } catch let error as UnreadableRecordError {
             count { $0.unreadableRecords += 1 }
-            log.error("sandbox record unreadable, moved aside; starting a new one", [("error", "\(error)")])
-            record = SandboxRecord(sandboxID: pod.id, pod: reference, netnsPath: netnsPath)
+            log.error("sandbox record unreadable, moved aside", [("error", "\(error)")])
+            record = restoreSalvaged(error.record, log: log)
+                ?? SandboxRecord(sandboxID: pod.id, pod: reference, netnsPath: netnsPath)
         } catch {
             count { $0.attachFailures += 1 }
             log.error("failed to read sandbox record", [("error", "\(error)")])
@@ -117,9 +118,18 @@ extension Orchestrator {
         do {
             guard let loaded = try store.load(sandboxID: sandboxID) else { return 0 }
             record = loaded
+        } catch let error as UnreadableRecordError {
+            count { $0.unreadableRecords += 1 }
+            log.error("sandbox record unreadable, moved aside", [("error", "\(error)")])
+            guard let salvaged = restoreSalvaged(error.record, log: log) else {
+                log.error("cannot detach: nothing in the unreadable record names this sandbox's attachments",
+                          [("movedTo", error.record.movedTo)])
+                return 1
+            }
+            record = salvaged
         } catch {
             count { $0.unreadableRecords += 1 }
-            log.error("cannot detach: sandbox record unreadable; reconcile reports it", [("error", "\(error)")])
+            log.error("cannot detach: failed to read the sandbox record", [("error", "\(error)")])
             return 1
         }
         return await detach(record, removeRecord: removeRecord, log: log)

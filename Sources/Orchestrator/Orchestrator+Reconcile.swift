@@ -25,15 +25,20 @@ extension Orchestrator {
             logger.error("reconcile failed to read the state directory", [("error", "\(error)")])
             return
         }
+        var salvaged: [String] = []
         for unreadable in loaded.unreadable {
             reportUnreadable(unreadable, pod: knownPods[unreadable.sandboxID])
+            let restored = await serializer.run(unreadable.sandboxID) {
+                self.restoreSalvaged(unreadable, log: self.logger.with([("sandbox", unreadable.sandboxID)])) != nil
+            }
+            if restored { salvaged.append(unreadable.sandboxID) }
         }
-        for record in loaded.records {
-            await serializer.run(record.sandboxID) {
-                await self.reconcileRecord(sandboxID: record.sandboxID)
+        for sandboxID in loaded.records.map(\.sandboxID) + salvaged {
+            await serializer.run(sandboxID) {
+                await self.reconcileRecord(sandboxID: sandboxID)
             }
         }
-        let skipped = Set(loaded.unreadable.map(\.sandboxID))
+        let skipped = Set(loaded.unreadable.map(\.sandboxID)).subtracting(salvaged)
         for pod in knownPods.values.sorted(by: { $0.id < $1.id }) where !skipped.contains(pod.id) {
             await serializer.run(pod.id) {
                 await self.attachMissing(to: pod)
@@ -56,12 +61,11 @@ extension Orchestrator {
         }
     }
 
-    /// NOTE: an unreadable record cannot be detached because its content is
-    /// lost. Its addresses stay allocated until the backend's garbage
-    /// collection or an operator releases them; reconcile only reports it.
+    /// Logs and counts a record moved aside, with a Warning Event on its
+    /// pod. The caller then tries `restoreSalvaged`.
     private func reportUnreadable(_ unreadable: UnreadableRecord, pod: PodSandbox?) {
         count { $0.unreadableRecords += 1 }
-        logger.error("sandbox record unreadable, moved aside; its attachments cannot be detached automatically",
+        logger.error("sandbox record unreadable, moved aside; detaching what can still be decoded",
                      [("sandbox", unreadable.sandboxID), ("movedTo", unreadable.movedTo), ("error", unreadable.reason)])
         if let pod {
             events?.record(pod: Self.reference(pod), type: .warning, reason: "NetworkRecordUnreadable",
@@ -79,7 +83,8 @@ extension Orchestrator {
             record = loaded
         } catch let error as UnreadableRecordError {
             reportUnreadable(error.record, pod: state.current.knownPods[sandboxID])
-            return
+            guard let salvaged = restoreSalvaged(error.record, log: log) else { return }
+            record = salvaged
         } catch {
             log.error("reconcile failed to read sandbox record", [("error", "\(error)")])
             return
@@ -122,6 +127,11 @@ extension Orchestrator {
             return
         }
         if let record, record.stopped || record.intent != nil { return }
+        // A record moved aside with nothing salvageable may have left
+        // interfaces in the pod. Attaching again would collide with them, and
+        // the rollback of that attach could delete them, so such a pod is
+        // left to the operator.
+        if record == nil && store.hasUnreadableRecord(sandboxID: pod.id) { return }
 
         let plans: [PlannedAttachment]
         do {
@@ -152,5 +162,29 @@ extension Orchestrator {
         } catch {
             log.error("reconcile failed to attach missing networks", [("error", "\(error)")])
         }
+    }
+}
+
+extension Orchestrator {
+    /// Saves the part of an unreadable record that still decodes (see
+    /// `StateStore.salvage`) as the sandbox's record again, so detach and
+    /// reconcile handle those attachments as usual. Returns the saved
+    /// record, or nil when nothing could be salvaged or saved. The caller
+    /// owns the sandbox's serializer slot.
+    func restoreSalvaged(_ unreadable: UnreadableRecord, log: Logger) -> SandboxRecord? {
+        guard let salvaged = store.salvage(unreadable) else {
+            log.warning("nothing to salvage from the unreadable record", [("movedTo", unreadable.movedTo)])
+            return nil
+        }
+        do {
+            try save(salvaged)
+        } catch {
+            return nil
+        }
+        count { $0.recordsSalvaged += 1 }
+        log.warning("rebuilt sandbox record from the readable part of an unreadable file",
+                    [("movedTo", unreadable.movedTo), ("attachments", String(salvaged.attachments.count)),
+                     ("intent", salvaged.intent?.request.interface ?? "none")])
+        return salvaged
     }
 }

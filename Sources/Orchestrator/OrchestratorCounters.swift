@@ -8,6 +8,8 @@ public struct OrchestratorCounters: Sendable, Equatable {
     public var detachFailures = 0
     /// Record files moved aside because they could not be read.
     public var unreadableRecords = 0
+    /// Unreadable records rebuilt from the attachments that still decoded.
+    public var recordsSalvaged = 0
     /// Intent entries cleaned up (attaches interrupted by a crash).
     public var intentsCleaned = 0
     /// Reconcile passes run.
