@@ -74,7 +74,7 @@ public final class FlannelBackend: Backend {
     }
 
     /// Detaches with the delegate configuration saved at attach (rebuilt from
-    /// the held lease when none was saved), then forgets it.
+    /// the held lease when none was saved), then deletes the saved file.
     public func detach(_ request: AttachRequest, deadline: Deadline) throws {
         guard let delegate = try savedOrRebuiltDelegate(for: request) else { return }
         var delegated = request
@@ -98,8 +98,8 @@ public final class FlannelBackend: Backend {
 
     // MARK: - Saved delegate configs
 
-    /// The file holding the delegate config of one attachment, as the flannel
-    /// CNI plugin keeps one per container in its dataDir.
+    /// Returns the path of the delegate config saved for one attachment; the
+    /// flannel CNI plugin likewise keeps one file per container in its dataDir.
     func delegatePath(for request: AttachRequest) -> String {
         let name = "\(request.sandboxID)-\(request.ifName)".replacingOccurrences(of: "/", with: "_")
         return delegateDirectory + "/" + name + ".json"

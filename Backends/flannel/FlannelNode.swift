@@ -63,7 +63,7 @@ public final class FlannelNode: @unchecked Sendable {
         condition.withLock { lease }
     }
 
-    /// The lease, or a `FlannelError.noLease` naming the last failure.
+    /// Returns the held lease, or throws `FlannelError.noLease` naming the last failure.
     func requireLease() throws -> HeldLease {
         try condition.withLock {
             guard let lease else { throw FlannelError.noLease(lastFailure) }
@@ -219,7 +219,7 @@ public final class FlannelNode: @unchecked Sendable {
     }
 
     /// Extends the etcd lease with a keepalive; when etcd reports it expired,
-    /// grants a new one and writes the subnet key again if nobody took it.
+    /// grants a new one and writes the subnet key again unless another node took it.
     private func renew(_ held: HeldLease) throws {
         let key = SubnetLease.key(prefix: options.etcdPrefix, subnet: held.subnet)
         let renewed = try registry.client.keepAlive(leaseID: held.leaseID)
@@ -287,18 +287,18 @@ public final class FlannelNode: @unchecked Sendable {
     /// programmed peers that are no longer listed.
     func resync(_ leases: [SubnetLease], own: HeldLease, pruneRoutes: Bool) {
         guard let dataplane = condition.withLock({ dataplane }) else { return }
-        let wanted = Dictionary(leases.filter { isPeer($0, own: own) }.map { ($0.subnet.masked, $0) },
+        let expected = Dictionary(leases.filter { isPeer($0, own: own) }.map { ($0.subnet.masked, $0) },
                                 uniquingKeysWith: { first, _ in first })
         let current = condition.withLock { peers }
-        for (subnet, peer) in current where wanted[subnet] != peer {
+        for (subnet, peer) in current where expected[subnet] != peer {
             removePeer(peer, dataplane: dataplane)
         }
-        for (subnet, peer) in wanted where current[subnet] != peer {
+        for (subnet, peer) in expected where current[subnet] != peer {
             addPeer(peer, dataplane: dataplane)
         }
         if pruneRoutes {
             do {
-                let keep = Set(wanted.keys)
+                let keep = Set(expected.keys)
                 for stale in try dataplane.pruneRoutes(keeping: keep) {
                     log(.info, "removed stale flannel route to \(stale)")
                 }

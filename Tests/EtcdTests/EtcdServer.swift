@@ -120,7 +120,7 @@ final class EtcdServer: @unchecked Sendable {
         try waitUntilReady()
     }
 
-    /// Polls the client port until etcd accepts TCP connections and answers `/health`.
+    /// Polls the client port until etcd accepts TCP connections and serves `/health`.
     private func waitUntilReady() throws {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
