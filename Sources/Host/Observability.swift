@@ -8,7 +8,7 @@ import Orchestrator
 
 /// The running daemon's metrics and health endpoint: copies the NRI
 /// connection state, the orchestrator's counters and the annotation
-/// queue's statistics into `HydraMetrics`, and answers `/readyz` and `/status`.
+/// queue's statistics into `HydraMetrics`, and serves `/readyz` and `/status`.
 final class Observability: Sendable {
     let metrics: HydraMetrics
     private let server: MetricsServer

@@ -57,6 +57,6 @@ struct HydraMetrics: Sendable {
         backendInfo = registry.gauge("hydra_backend_info",
                                      help: "1 per loaded backend, labelled with its name and version.",
                                      labels: ["backend", "version"])
-        ready = registry.gauge("hydra_ready", help: "1 when /readyz answers 200, else 0.")
+        ready = registry.gauge("hydra_ready", help: "1 when /readyz returns 200, else 0.")
     }
 }

@@ -8,7 +8,8 @@ import Testing
 @Suite struct MetricsEndToEndTests {
     @Test(.enabled(if: getuid() == 0, "needs root"))
     func endpointsDuringPodLifecycle() async throws {
-        let binaries = try binaryDirectory(requiring: ["hydra", "hydra-nri-sim", "libhydra-backend-bridge.so"])
+        let binaries = try binaryDirectory(requiring: ["hydra", "hydra-nri-sim", "hydra-fake-apiserver",
+                                                       "libhydra-backend-bridge.so"])
         let token = String(format: "%06x", UInt32.random(in: 0...0xff_ffff))
         let namespace = "hp-\(token)"
         let bridge = "hpb\(token)"
@@ -24,6 +25,22 @@ import Testing
             do {
                 _ = try await run("ip", ["-n", namespace, "link", "set", "lo", "up"], in: work)
 
+                // A fake API server holding the pod, reached with a bearer
+                // token that must never appear in Hydra's log.
+                let secret = "hydra-test-token-\(token)-\(UInt64.random(in: 0...UInt64.max))"
+                try secret.write(toFile: work + "/token", atomically: true, encoding: .utf8)
+                let seed = #"{"pods": [{"metadata": {"name": "p-\#(token)", "namespace": "default", "uid": "uid-\#(token)"}}]}"#
+                try seed.write(toFile: work + "/seed.json", atomically: true, encoding: .utf8)
+                let apiServer = try Child(binaries + "/hydra-fake-apiserver",
+                                          ["--listen", "127.0.0.1:0", "--seed", work + "/seed.json",
+                                           "--print-url-file", work + "/api-url"],
+                                          outputPath: work + "/api.out", errorPath: work + "/api.err")
+                processes.append(apiServer)
+                #expect(await eventually { !((try? String(contentsOfFile: work + "/api-url", encoding: .utf8)) ?? "").isEmpty })
+                let apiURL = try String(contentsOfFile: work + "/api-url", encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                let apiAddress = try ListenAddress(String(apiURL.dropFirst("http://".count)))
+
                 let configuration = """
                 {"nri": {"socket": "\(work)/nri.sock", "pluginName": "hydra-\(token)", "pluginIndex": "50"},
                  "backends": {"dir": "\(binaries)", "load": [{"name": "bridge", "required": true}]},
@@ -33,7 +50,7 @@ import Testing
                                "config": {"cniVersion": "1.0.0", "type": "bridge", "bridge": "\(bridge)",
                                           "ipam": {"type": "host-local", "ranges": [[{"subnet": "\(subnetPrefix)0/24"}]],
                                                    "dataDir": "\(work)/ipam"}}}],
-                 "kubernetes": {"enabled": false},
+                 "kubernetes": {"enabled": true, "server": "\(apiURL)", "tokenFile": "\(work)/token"},
                  "metrics": {"listen": "127.0.0.1:\(port)"},
                  "log": {"level": "debug", "format": "logfmt"}}
                 """
@@ -78,6 +95,16 @@ import Testing
                 #expect(metrics.body.contains("hydra_backend_info{backend=\"bridge\",version=\""))
                 #expect(!metrics.body.contains("hydra_operation_failures_total{"))
 
+                // The annotation queue's statistics reach the gauges within a sampling interval.
+                let applied = await eventually(timeout: .seconds(15)) {
+                    let sample = try? await EndpointClient.get(address, path: "/metrics")
+                    return sample?.body.contains("hydra_annotation_patches_applied_total 1\n") == true
+                }
+                #expect(applied, "no applied annotation patch counted; hydra's log:\n\(hydra.errors)")
+                let podDocument = try await EndpointClient.get(apiAddress, path: "/api/v1/namespaces/default/pods/p-\(token)")
+                #expect(podDocument.body.contains("network-status"), "the API server has no annotation: \(podDocument.body)")
+                #expect(metrics.body.contains("hydra_annotation_queue_depth "))
+
                 let statusResponse = try await EndpointClient.get(address, path: "/status")
                 let status = try JSONDecoder().decode(DaemonStatus.self, from: Data(statusResponse.body.utf8))
                 #expect(status.connection == "synchronized")
@@ -106,6 +133,9 @@ import Testing
 
                 await hydra.stop()
                 #expect(hydra.poll() == 0, "hydra exited with \(hydra.poll() ?? -1): \(hydra.errors)")
+                #expect(!hydra.errors.isEmpty)
+                #expect(!hydra.errors.contains(secret), "the bearer token appears in hydra's log")
+                #expect(!hydra.output.contains(secret))
                 await #expect(throws: MetricsServerError.self) {
                     _ = try await EndpointClient.get(address, path: "/healthz")
                 }

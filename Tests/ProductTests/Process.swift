@@ -105,7 +105,7 @@ func run(_ executable: String, _ arguments: [String], in directory: String,
     }
 }
 
-/// Polls `condition` every 100 ms until it holds or `timeout` passes; returns its last value.
+/// Polls `condition` every 100 ms until it is true or `timeout` passes; returns its last value.
 func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let end = ContinuousClock.now + timeout
     while true {
