@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(name: "NRISim", dependencies: ["NRIRuntimeSim", "NRIWire", "HydraLog"]),
         .executableTarget(name: "Bench", dependencies: ["NRIPlugin", "NRIRuntimeSim", "NRIWire", "HydraLog",
                                                         "FlannelNetwork", "Etcd", "BackendSDK", "CNI", "Netlink", "Netns",
-                                                        "NetworkSetup", "BackendHost", "CNIExec"]),
+                                                        "NetworkSetup", "BackendHost", "CNIExec", "Attachments", "Orchestrator"]),
         .executableTarget(name: "FakeAPIServer", dependencies: ["FakeAPIServerKit"]),
 
         // MARK: Backends

@@ -81,6 +81,8 @@ switch mode {
 case "nri":
     try benchmarkSynchronizeDecode()
     try await benchmarkRoundTrip()
+case "chain":
+    try await benchmarkChain()
 case "backends":
     try await runBackendsBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2)))
 case "flannel":
