@@ -8,6 +8,15 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Swift 6 toolchain: on PATH, or where this project's machines keep it.
+export PATH="$PATH:/opt/swift/usr/bin"
+if ! command -v swift >/dev/null; then
+    echo "swift not found: install a Swift 6 toolchain (swift.org) and put it on PATH" >&2
+    exit 1
+fi
+# The demo's bridges; the demo refuses to run over links it did not create.
+default_bridge=hydra-demo-dflt
+hydra_bridge=hydra-demo0
 work=$(mktemp -d /tmp/hydra-demo.XXXXXX)
 pods=(demo-a demo-b)
 pids=()
@@ -24,20 +33,42 @@ cleanup() {
             ip netns del "hydra-$pod" 2>/dev/null || true
         fi
     done
-    ip link del hydra-dflt0 2>/dev/null || true
-    ip link del hydra0 2>/dev/null || true
+    if [ -n "${created_bridges:-}" ]; then
+        ip link del "$default_bridge" 2>/dev/null || true
+        ip link del "$hydra_bridge" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
 
+for link in "$default_bridge" "$hydra_bridge"; do
+    if ip link show "$link" >/dev/null 2>&1; then
+        echo "link $link already exists; the demo uses that name for its own bridge. Delete it or stop the other demo." >&2
+        exit 1
+    fi
+done
+for pod in "${pods[@]}"; do
+    if ip netns list | grep -qw "hydra-$pod"; then
+        echo "network namespace hydra-$pod already exists; delete it (ip netns del hydra-$pod) first." >&2
+        exit 1
+    fi
+done
+created_bridges=yes
+
 step "Installing dependencies and building (release)"
 "$root/scripts/install-deps.sh"
-(cd "$root" && swift build -c release 2>&1 | tail -1)
+echo "(the first build takes a few minutes)"
+if ! (cd "$root" && swift build -c release > "$work/build.log" 2>&1); then
+    cat "$work/build.log" >&2
+    echo "the build failed; its output is above" >&2
+    exit 1
+fi
+tail -1 "$work/build.log"
 bin="$root/.build/release"
 
 step "Creating two pods; the default CNI (reference bridge plugin) gives each eth0"
 cat > "$work/default-cni.json" <<JSON
-{"cniVersion": "1.0.0", "name": "default", "type": "bridge", "bridge": "hydra-dflt0", "isGateway": true,
+{"cniVersion": "1.0.0", "name": "default", "type": "bridge", "bridge": "$default_bridge", "isGateway": true,
  "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/24"}]], "dataDir": "$work/cni-default"}}
 JSON
 for pod in "${pods[@]}"; do
@@ -70,7 +101,7 @@ cat > "$work/hydra.json" <<JSON
   "networks": [
     {"name": "cbr0", "interface": "hydra",
      "default": {"namespaces": ["*"], "labels": {}},
-     "config": {"cniVersion": "1.0.0", "type": "bridge", "bridge": "hydra0", "isGateway": true,
+     "config": {"cniVersion": "1.0.0", "type": "bridge", "bridge": "$hydra_bridge", "isGateway": true,
                 "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.250.0.0/24"}]],
                          "dataDir": "$work/cni-hydra"}}}
   ],
