@@ -156,6 +156,14 @@ final class SignalWatcher: @unchecked Sendable {
     private let sources: [DispatchSourceSignal]
 
     init(_ handler: @escaping @Sendable (Int32) -> Void) {
+        // A parent that started Hydra through Foundation's Process passes
+        // SIGTERM blocked; unblock both so that the Dispatch sources see them.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, SIGTERM)
+        sigaddset(&mask, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+
         var sources: [DispatchSourceSignal] = []
         for number in [SIGTERM, SIGINT] {
             signal(number, SIG_IGN)
