@@ -54,6 +54,28 @@ public final class NamespaceExecutor: @unchecked Sendable {
         }
     }
 
+    /// Starts `body` in `namespace` on an executor thread and returns at once.
+    /// The caller does other work meanwhile and collects the outcome with
+    /// `NamespaceTask.wait()`, which blocks. Errors of entering the namespace
+    /// surface from `wait()` too.
+    public func start<T: Sendable>(in namespace: NetworkNamespace,
+                                   _ body: @escaping @Sendable () throws -> T) -> NamespaceTask<T> {
+        let task = NamespaceTask<T>()
+        let job = Job(namespace: namespace, work: {
+            task.box.result = Result { try body() }
+        }, finish: { error in
+            if let error { task.box.result = .failure(error) }
+            task.done.signal()
+        })
+        do {
+            try enqueue(job)
+        } catch {
+            task.box.result = .failure(error)
+            task.done.signal()
+        }
+        return task
+    }
+
     /// Runs `body` in `namespace` on an executor thread and resumes the caller when it returns.
     public func run<T: Sendable>(
         in namespace: NetworkNamespace, _ body: @escaping @Sendable () throws -> T
@@ -230,6 +252,27 @@ private final class Job: @unchecked Sendable {
     func complete(_ error: Error?) {
         work = nil
         finish(error)
+    }
+}
+
+/// A closure started with `NamespaceExecutor.start(in:_:)`.
+public final class NamespaceTask<T: Sendable>: @unchecked Sendable {
+    // `box` is written once by the executor thread before `done` is
+    // signalled and read by `wait` only after it.
+    fileprivate let box = ResultBox<T>()
+    fileprivate let done = DispatchSemaphore(value: 0)
+    private var outcome: Result<T, Error>?
+
+    fileprivate init() {}
+
+    /// Blocks until the closure returned and returns its value or rethrows its
+    /// error. Call it from one thread; later calls return the same outcome.
+    public func wait() throws -> T {
+        if outcome == nil {
+            done.wait()
+            outcome = box.result!
+        }
+        return try outcome!.get()
     }
 }
 

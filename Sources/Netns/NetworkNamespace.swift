@@ -74,6 +74,12 @@ public final class NetworkNamespace: Sendable {
         try NamespaceExecutor.shared.run(in: self, body)
     }
 
+    /// Starts `body` inside this namespace on a thread of the shared
+    /// `NamespaceExecutor` and returns a task whose `wait()` returns its value.
+    public func start<T: Sendable>(_ body: @escaping @Sendable () throws -> T) -> NamespaceTask<T> {
+        NamespaceExecutor.shared.start(in: self, body)
+    }
+
     /// Runs `body` inside this namespace on a thread of the shared
     /// `NamespaceExecutor` and resumes the caller when it returns. The calling
     /// task's own thread never changes namespace.

@@ -98,7 +98,8 @@ public final class BridgePlugin: Sendable {
                 try deadline.check(before: "configuring the pod interface")
                 try pod.run {
                     try configurePodSysctls(ifName: request.ifName, enableDAD: config.enableDAD)
-                    try InterfaceConfiguration.configure(ifName: request.ifName, result: result, socket: podSocket)
+                    try InterfaceConfiguration.configure(ifName: request.ifName, result: result, socket: podSocket,
+                                                         settleTimeout: deadline.secondsLeft(max: 10))
                 }
 
                 if config.isGateway {
@@ -137,6 +138,10 @@ public final class BridgePlugin: Sendable {
     /// interface (which deletes the host veth), releases the addresses and
     /// removes the MAC spoof check and masquerade rules. Succeeds when the namespace or the
     /// interface is gone, and when repeated.
+    ///
+    /// Deleting a veth waits for an RCU grace period inside the kernel (tens
+    /// of milliseconds), so the deletion runs on a namespace executor thread
+    /// while this thread releases the addresses and the MAC spoof check.
     public func del(_ request: AttachRequest, deadline: Deadline = .none) throws {
         let config = try BridgeConfig(request: request)
         var addresses: [IPNetwork] = []
@@ -144,10 +149,12 @@ public final class BridgePlugin: Sendable {
             addresses = recorded.ips.compactMap { IPNetwork($0.address) }
         }
 
+        var deletion: NamespaceTask<[IPNetwork]>?
         if !request.netns.isEmpty, let pod = try openPodNamespaceForDelete(request.netns) {
-            let found: [IPNetwork] = try pod.run {
+            let ifName = request.ifName
+            deletion = pod.start {
                 let socket = try NetlinkSocket()
-                guard let link = try socket.linkIfPresent(named: request.ifName) else { return [] }
+                guard let link = try socket.linkIfPresent(named: ifName) else { return [] }
                 let present = try socket.addresses(index: link.index)
                     .filter(\.isGlobal)
                     .map(\.network)
@@ -159,21 +166,31 @@ public final class BridgePlugin: Sendable {
                 }
                 return present
             }
-            for address in found where !addresses.contains(address) { addresses.append(address) }
         }
 
-        if config.ipamType != nil {
-            try ipam.del(request, deadline: deadline)
+        // Collect the deletion's outcome before rethrowing a release error, so
+        // that no executor job outlives this call unobserved.
+        var releaseError: Error?
+        do {
+            if config.ipamType != nil {
+                try ipam.del(request, deadline: deadline)
+            }
+            if config.macSpoofCheck {
+                try MACSpoofCheck(host: host, containerID: request.sandboxID, ifName: request.ifName).teardown()
+            }
+        } catch {
+            releaseError = error
         }
-        if config.macSpoofCheck {
-            try MACSpoofCheck(host: host, containerID: request.sandboxID, ifName: request.ifName).teardown()
+        if let deletion {
+            let found = try deletion.wait()
+            for address in found where !addresses.contains(address) { addresses.append(address) }
         }
-        if config.ipamType != nil {
-            if config.ipMasq {
-                let masquerade = IPMasquerade(host: host)
-                for address in addresses {
-                    try masquerade.teardown(address: address, network: config.name, containerID: request.sandboxID)
-                }
+        if let releaseError { throw releaseError }
+
+        if config.ipamType != nil && config.ipMasq {
+            let masquerade = IPMasquerade(host: host)
+            for address in addresses {
+                try masquerade.teardown(address: address, network: config.name, containerID: request.sandboxID)
             }
         }
     }

@@ -76,7 +76,8 @@ public final class MacvlanPlugin: Sendable {
                     // Gratuitous ARP on address changes. Releases after 1.1.1 also set
                     // ndisc_notify, but the 1.1.1 reference does not, and Hydra matches it.
                     try? Sysctl.write("net/ipv4/conf/\(request.ifName)/arp_notify", "1")
-                    try InterfaceConfiguration.configure(ifName: request.ifName, result: result, socket: podSocket)
+                    try InterfaceConfiguration.configure(ifName: request.ifName, result: result, socket: podSocket,
+                                                         settleTimeout: deadline.secondsLeft(max: 10))
                 }
             } else {
                 try podSocket.setUp(index: link.index)
@@ -96,30 +97,47 @@ public final class MacvlanPlugin: Sendable {
     }
 
     /// Releases the addresses and deletes the macvlan (CNI DEL). Succeeds when
-    /// the namespace or the interface is gone, and when repeated.
+    /// the namespace or the interface is gone, and when repeated. The kernel
+    /// deletion waits for an RCU grace period, so it runs on a namespace
+    /// executor thread while this thread releases the addresses.
     public func del(_ request: AttachRequest, deadline: Deadline = .none) throws {
         let config = try MacvlanConfig(request: request)
-        if config.ipamType != nil { try ipam.del(request, deadline: deadline) }
-        guard !request.netns.isEmpty else { return }
 
-        let pod: NetworkNamespace
-        do {
-            pod = try NetworkNamespace(path: request.netns)
-        } catch {
-            switch error {
-            case .notFound, .notNetworkNamespace: return
-            default: throw CNIError(code: CNIError.invalidNetNS, msg: "failed to open netns \"\(request.netns)\": \(error)")
-            }
-        }
-        try pod.run {
-            let socket = try NetlinkSocket()
-            guard let link = try socket.linkIfPresent(named: request.ifName) else { return }
+        var deletion: NamespaceTask<Void>?
+        if !request.netns.isEmpty {
+            let pod: NetworkNamespace?
             do {
-                try socket.deleteLink(index: link.index)
+                pod = try NetworkNamespace(path: request.netns)
             } catch {
-                if (error as? NetlinkError)?.isNotFound != true { throw error }
+                switch error {
+                case .notFound, .notNetworkNamespace: pod = nil
+                default: throw CNIError(code: CNIError.invalidNetNS, msg: "failed to open netns \"\(request.netns)\": \(error)")
+                }
+            }
+            let ifName = request.ifName
+            deletion = pod?.start {
+                let socket = try NetlinkSocket()
+                guard let link = try socket.linkIfPresent(named: ifName) else { return }
+                do {
+                    try socket.deleteLink(index: link.index)
+                } catch {
+                    if (error as? NetlinkError)?.isNotFound != true { throw error }
+                }
             }
         }
+
+        // Wait for the deletion before rethrowing a release error, so that no
+        // executor job outlives this call unobserved.
+        var releaseError: Error?
+        if config.ipamType != nil {
+            do {
+                try ipam.del(request, deadline: deadline)
+            } catch {
+                releaseError = error
+            }
+        }
+        try deletion?.wait()
+        if let releaseError { throw releaseError }
     }
 
     /// Verifies the attachment against `request.prevResult` (CNI CHECK): the
