@@ -57,8 +57,29 @@ public enum EndpointClient {
             guard count >= 0 else { throw MetricsServerError.requestFailed(url, "recv: \(String(cString: strerror(errno)))") }
             if count == 0 { break }
             received.append(contentsOf: buffer[..<count])
+            // Servers that keep the connection open despite `Connection:
+            // close` end the response by its Content-Length instead.
+            if let expected = completeLength(received), received.count >= expected { break }
         }
         return try parse(received, url: url)
+    }
+
+    /// The total length of a response whose headers have arrived and carry
+    /// Content-Length; nil before that or without the header.
+    static func completeLength(_ bytes: [UInt8]) -> Int? {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard bytes.count >= 4,
+              let end = (0...(bytes.count - 4)).first(where: { Array(bytes[$0..<$0 + 4]) == separator }) else {
+            return nil
+        }
+        let headers = String(decoding: bytes[..<end], as: UTF8.self).lowercased()
+        for line in headers.split(separator: "\r\n") where line.hasPrefix("content-length:") {
+            guard let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) else {
+                return nil
+            }
+            return end + 4 + length
+        }
+        return nil
     }
 
     /// Splits a raw HTTP/1.x response into status code and body.
