@@ -23,7 +23,13 @@ struct ReconcileTests {
             let pods = [world.pod("a", netns: netnsA), world.pod("b", netns: netnsB), world.pod("c", netns: netnsC)]
             let second = try await world.startSession(networks: networks, pods: pods, synchronize: ["b", "c"], steps: [])
             let expected = ["\(world.sandboxID("b")).json", "\(world.sandboxID("c")).json"]
-            _ = await eventually { world.recordFiles() == expected }
+            // c's record appears with the intent entry, before its attach
+            // completes, so wait for the completed attachment.
+            _ = await eventually {
+                let recordC = world.record(world.sandboxID("c"))
+                return world.recordFiles() == expected && recordC?["intent"] == nil
+                    && (recordC?["attachments"] as? [Any])?.count == 1
+            }
             #expect(world.recordFiles() == expected)
             #expect(world.reservedAddresses("n1").count == 2, "a's address released, c's reserved")
             #expect(try await world.addresses("b", interface: "net1") == addressB)

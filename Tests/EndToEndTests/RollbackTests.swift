@@ -65,7 +65,12 @@ struct RollbackTests {
             #expect(world.reservedAddresses("first") == [])
             #expect(world.reservedAddresses("third") == [])
             #expect(try await world.bridgePorts(1) == [])
-            #expect(world.recordFiles() == [])
+            // The DEL of the failed network fails too, because its plugin
+            // binary does not exist, so the record keeps that intent entry
+            // for reconcile to retry. Nothing else of the sandbox is left.
+            let record = world.record(world.sandboxID("a"))
+            #expect((record?["attachments"] as? [Any])?.isEmpty == true)
+            #expect((record?["intent"] as? [String: Any])?["network"] as? String == "second")
             await world.end(session)
         }
     }
