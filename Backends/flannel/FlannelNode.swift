@@ -238,6 +238,7 @@ public final class FlannelNode: @unchecked Sendable {
                                              ttl: options.leaseTTLSeconds, expectedVersion: stored?.version ?? 0) else {
             throw FlannelError.noLease("subnet key \(key) changed while it was rewritten")
         }
+        if renewed.ttl > 0 { try? registry.client.revokeLease(id: held.leaseID) }
         condition.withLock { lease?.leaseID = newID }
         if let state = NodeState.load(from: stateDirectory) {
             var updated = state

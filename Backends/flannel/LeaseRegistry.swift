@@ -48,6 +48,8 @@ struct LeaseRegistry: Sendable {
             }), let subnet = mine.subnet {
                 if let leaseID = try write(subnet: subnet, config: config, attributes: attributes, ttl: ttl,
                                            expectedVersion: mine.kv.version) {
+                    // The key now hangs on the new lease, so the old one has nothing left to keep alive.
+                    if mine.kv.lease != 0 { try? client.revokeLease(id: mine.kv.lease) }
                     return (subnet, leaseID)
                 }
                 continue
