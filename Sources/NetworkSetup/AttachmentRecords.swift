@@ -18,7 +18,7 @@ public struct AttachmentRecords: Sendable {
     /// The directory holding the record files.
     public let directory: String
 
-    /// Uses `<stateDirectory>/attachments`. The directory is created on the first save.
+    /// Uses `<stateDirectory>/attachments`, created on the first save.
     public init(stateDirectory: String) {
         directory = (stateDirectory as NSString).appendingPathComponent("attachments")
     }
@@ -34,22 +34,44 @@ public struct AttachmentRecords: Sendable {
     }
 
     /// Stores `request` with its attach `result`, replacing an older record
-    /// of the same sandbox and interface.
+    /// of the same sandbox and interface. Creates the directory when missing.
     public func save(_ request: AttachRequest, result: CNIResult) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let record: JSONValue = .object(["request": request.jsonValue(), "result": try result.jsonValue()])
         let path = self.path(sandboxID: request.sandboxID, ifName: request.ifName)
         let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let data = record.encoded()
-        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-            throw CNIError(code: CNIError.ioFailure, msg: "failed to write attachment record \"\(temporary)\"")
+        let bytes = [UInt8](record.encoded())
+
+        var descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor < 0 && errno == ENOENT {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         }
+        if descriptor < 0 { throw Self.failure("create", temporary, errno) }
+
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                close(descriptor)
+                unlink(temporary)
+                throw Self.failure("write", temporary, code)
+            }
+            offset += written
+        }
+        close(descriptor)
         if rename(temporary, path) != 0 {
             let code = errno
             unlink(temporary)
-            throw CNIError(code: CNIError.ioFailure,
-                           msg: "failed to rename attachment record to \"\(path)\": \(String(cString: strerror(code)))")
+            throw Self.failure("rename to \"\(path)\"", temporary, code)
         }
+    }
+
+    private static func failure(_ operation: String, _ path: String, _ code: Int32) -> CNIError {
+        CNIError(code: CNIError.ioFailure,
+                 msg: "failed to \(operation) attachment record \"\(path)\": \(String(cString: strerror(code)))")
     }
 
     /// Deletes the record of `sandboxID` and `ifName`; a missing record is not an error.
