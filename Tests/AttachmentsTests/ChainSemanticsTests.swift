@@ -322,7 +322,7 @@ import Testing
             .compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(pids.count == 2)
         for pid in pids {
-            #expect(kill(pid, 0) != 0, "process \(pid) of the plugin's group survived")
+            #expect(await isGone(pid), "process \(pid) of the plugin's group survived")
         }
     }
 
@@ -331,8 +331,10 @@ import Testing
         let log = directory.path + "/log"
         try FileManager.default.createDirectory(atPath: log, withIntermediateDirectories: true)
         try directory.script("busy", recorderScript(log: log, tag: "a"))
-        // An open write descriptor makes execve fail with ETXTBSY until it closes.
-        let descriptor = open(directory.path + "/busy", O_WRONLY)
+        // An open write descriptor makes execve fail with ETXTBSY until it
+        // closes. O_CLOEXEC keeps plugins that parallel tests spawn from
+        // inheriting it and so holding the file busy longer.
+        let descriptor = open(directory.path + "/busy", O_WRONLY | O_CLOEXEC)
         #expect(descriptor >= 0)
         let closer = Thread {
             usleep(120_000)
@@ -347,4 +349,17 @@ import Testing
 
         #expect(result.interfaces.first?.name == "a")
     }
+}
+
+/// Returns whether `pid` is gone or a zombie, waiting up to a second for a
+/// killed orphan to be reaped.
+func isGone(_ pid: pid_t) async -> Bool {
+    for _ in 0..<50 {
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        if stat.isEmpty { return true }
+        // The state is the first field after the parenthesized command name.
+        if let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return false
 }

@@ -128,7 +128,16 @@ import Testing
         #expect(pod.link("net1") == nil)
     }
 
-    @Test(.enabled(if: getuid() == 0, "needs root"))
+    /// Whether the kernel creates VLAN links, probed on a veth pair of its own.
+    static let kernelHasVLAN: Bool = {
+        guard getuid() == 0 else { return false }
+        let suffix = randomSuffix(6)
+        let probe = HostLink(name: "hcx\(suffix)")
+        guard (try? ip("link", "add", probe.name, "type", "veth", "peer", "name", "hcy\(suffix)")) != nil else { return false }
+        return (try? ip("link", "add", "link", probe.name, "name", "hcz\(suffix)", "type", "vlan", "id", "5")) != nil
+    }()
+
+    @Test(.enabled(if: getuid() == 0, "needs root"), .enabled(if: kernelHasVLAN, "the kernel has no 802.1Q support"))
     func vlanOnVeth() async throws {
         let directory = try TemporaryDirectory()
         let pod = try TestNamespace()
@@ -171,6 +180,7 @@ import Testing
         try ip("link", "add", outside.name, "type", "veth", "peer", "name", "eth0", "netns", pod.name)
         try ip("-n", pod.name, "addr", "add", "\(defaultSubnet).2/24", "dev", "eth0")
         try ip("-n", pod.name, "link", "set", "eth0", "up")
+        try ip("link", "set", outside.name, "up")
         try ip("-n", pod.name, "route", "add", "default", "via", "\(defaultSubnet).1", "dev", "eth0")
         let subnet = randomSubnetPrefix()
         let network = "chains-\(suffix)"
