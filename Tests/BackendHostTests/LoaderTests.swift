@@ -216,7 +216,7 @@ func probeRequest(mode: String, ifName: String = "net1", extra: [String: JSONVal
         #expect(result.interfaces.map(\.name) == ["net2"])
     }
 
-    @Test(arguments: [true, false])
+    @Test(.serialized, arguments: [true, false])
     func threadSafetyFlagControlsConcurrency(threadSafe: Bool) async throws {
         let directory = try TemporaryDirectory()
         _ = try compileLibrary(probeBackendSource, name: "libhydra-backend-probe.so", in: directory,
@@ -229,18 +229,18 @@ func probeRequest(mode: String, ifName: String = "net1", extra: [String: JSONVal
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<3 {
                 group.addTask {
-                    _ = try? await backend.attach(probeRequest(mode: "sleep:400", ifName: "net\(index)"),
+                    _ = try? await backend.attach(probeRequest(mode: "sleep:1500", ifName: "net\(index)"),
                                                   deadline: .after(seconds: 10))
                 }
             }
         }
         let elapsed = Date().timeIntervalSince(started)
         if threadSafe {
-            // Three serialized 0.4 s calls need at least 1.2 s; parallel ones
-            // take about 0.4 s, leaving room for a busy machine.
-            #expect(elapsed < 1.2, "thread-safe calls took \(elapsed) s, as if serialized")
+            // Three serialized 1.5 s calls need at least 4.5 s; parallel ones
+            // take about 1.5 s, which leaves 3 s for a busy machine.
+            #expect(elapsed < 4.5, "thread-safe calls took \(elapsed) s, as if serialized")
         } else {
-            #expect(elapsed >= 1.2, "serialized calls took only \(elapsed) s")
+            #expect(elapsed >= 4.5, "serialized calls took only \(elapsed) s")
         }
     }
 
