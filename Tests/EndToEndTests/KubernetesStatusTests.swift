@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 
-/// Outage length for `apiServerDownWhilePodsStart`: a minute, the outage the
-/// requirements name. `HYDRA_E2E_OUTAGE_SECONDS` shortens it for quick runs.
+/// Outage length for `apiServerDownWhilePodsStart`, 60 s by default.
+/// `HYDRA_E2E_OUTAGE_SECONDS` shortens it for quick runs.
 let apiServerOutageSeconds = Int(ProcessInfo.processInfo.environment["HYDRA_E2E_OUTAGE_SECONDS"] ?? "") ?? 60
 
 @Suite("Network-status annotation on the real kernel")

@@ -3,9 +3,9 @@ import Testing
 
 @Suite("Rollback on the real kernel")
 struct RollbackTests {
-    /// Three networks; the second has a one-address range whose address is
-    /// already reserved, so the bridge backend fails in IPAM after it has
-    /// created the veth. The first network must be detached again.
+    /// Attaches three networks. The second has a one-address range whose
+    /// address is already reserved, so the bridge backend fails in IPAM
+    /// after it has created the veth. The first network must be detached again.
     @Test(.enabled(if: getuid() == 0, "needs root"))
     func secondOfThreeFailsRollsBackFirst() async throws {
         try await withEndToEnd { world in

@@ -5,7 +5,7 @@ extension StateStore {
     /// Rebuilds what is still decodable from a record file that was moved
     /// aside: each completed attachment and the intent entry that decodes on
     /// its own and names `unreadable.sandboxID`. Returns nil when the file is
-    /// not JSON, holds another sandbox's record, or has no usable attachment.
+    /// not JSON, contains another sandbox's record, or has no usable attachment.
     ///
     /// A file whose top-level `sandboxID` differs from its name is never
     /// salvaged, because detaching from it would tear down another, live

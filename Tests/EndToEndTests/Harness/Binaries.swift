@@ -10,7 +10,7 @@ struct Binaries {
     /// Holds `libhydra-backend-bridge.so`; passed as `backends.dir`.
     var backendsDirectory: String { directory }
 
-    /// Walks up from the test bundle until a directory holds `hydra`,
+    /// Walks up from the test bundle until a directory contains `hydra`,
     /// `hydra-nri-sim`, `hydra-fake-apiserver` and the bridge backend.
     static func locate() throws -> Binaries {
         let required = ["hydra", "hydra-nri-sim", "hydra-fake-apiserver", "libhydra-backend-bridge.so"]

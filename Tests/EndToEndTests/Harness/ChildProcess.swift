@@ -54,7 +54,8 @@ final class ChildProcess: @unchecked Sendable {
         pid = child
     }
 
-    /// The exit status (or 128 + signal number) once the child has exited; nil while it runs.
+    /// Reaps the child if it has exited (waitpid with WNOHANG) and returns
+    /// its exit status, or 128 + the signal number; nil while it runs.
     func poll() -> Int32? {
         lock.lock()
         defer { lock.unlock() }

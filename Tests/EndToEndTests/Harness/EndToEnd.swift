@@ -32,10 +32,10 @@ final class EndToEnd: @unchecked Sendable {
 
     func subnet(_ index: Int) -> String { "10.\(subnetBase.0).\(subnetBase.1 + index).0/24" }
 
-    /// The bridge of network `index`: at most 12 characters.
+    /// Returns the bridge name of network `index`, at most 12 characters.
     func bridgeName(_ index: Int) -> String { "h2\(token)\(index)" }
 
-    /// A pod's sandbox id, unique to this test.
+    /// Returns a pod's sandbox id, unique to this test.
     func sandboxID(_ pod: String) -> String { "e2e-\(token)-\(pod)" }
 
     // MARK: Namespaces
@@ -72,8 +72,8 @@ final class EndToEnd: @unchecked Sendable {
 
     // MARK: Configuration
 
-    /// A bridge network definition on this test's bridge `index` and subnet `index`,
-    /// with host-local IPAM under `ipamDataDir`.
+    /// Builds a bridge network definition on this test's bridge `index` and
+    /// subnet `index`, with host-local IPAM under `ipamDataDir`.
     func bridgeNetwork(_ name: String, index: Int, interface: String, isDefault: Bool = false,
                        ipMasq: Bool = false, rangeStart: String? = nil, rangeEnd: String? = nil) -> [String: Any] {
         var range: [String: Any] = ["subnet": subnet(index)]
@@ -136,8 +136,8 @@ final class EndToEnd: @unchecked Sendable {
     /// list and `steps`, followed by a wait for the release file. Returns
     /// once the socket exists. The request timeout is 10 s rather than the
     /// runtime's 2 s, because parallel tests on a small machine can slow an
-    /// attach with masquerade rules past 2 s; tests that check the 2 s budget
-    /// do so on the measured time.
+    /// attach with masquerade rules past 2 s. Tests that check the 2 s
+    /// budget compare the measured time.
     func startSimulation(pods: [[String: Any]], synchronize: [String] = [], steps: [[String: Any]],
                          arguments: [String] = []) async throws -> Simulation {
         let number = UInt32.random(in: 0...UInt32.max)
@@ -184,7 +184,7 @@ final class EndToEnd: @unchecked Sendable {
         await session.hydra.stop()
     }
 
-    /// A pod entry of a simulator scenario.
+    /// Builds a pod entry of a simulator scenario.
     func pod(_ name: String, netns: String?, annotations: [String: String] = [:], ips: [String] = [],
              sandbox: String? = nil) -> [String: Any] {
         var pod: [String: Any] = ["name": name, "namespace": "default", "uid": "uid-\(token)-\(name)",

@@ -27,8 +27,8 @@ extension EndToEnd {
         try await runTool("/usr/bin/curl", ["-sf", "-X", "POST", "\(url)/debug/down?seconds=\(seconds)"], in: directory)
     }
 
-    /// The pod's annotations as the fake API server stores them; nil while it
-    /// refuses connections.
+    /// Fetches the pod's annotations from the fake API server; returns nil
+    /// while it refuses connections.
     func podAnnotations(apiServer url: String, pod: String) async -> [String: String]? {
         guard let json = try? await runTool("/usr/bin/curl", ["-sf", "\(url)/api/v1/namespaces/default/pods/\(pod)"],
                                             in: directory),
@@ -37,7 +37,7 @@ extension EndToEnd {
         return metadata["annotations"] as? [String: String] ?? [:]
     }
 
-    /// The decoded network-status annotation of a pod, or nil when absent.
+    /// Fetches and decodes a pod's network-status annotation; nil when absent.
     func networkStatus(apiServer url: String, pod: String) async -> [[String: Any]]? {
         guard let text = await podAnnotations(apiServer: url, pod: pod)?["k8s.v1.cni.cncf.io/network-status"] else {
             return nil

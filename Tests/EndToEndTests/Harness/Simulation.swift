@@ -22,7 +22,7 @@ final class Simulation: @unchecked Sendable {
         }
     }
 
-    /// The printed outcome lines of one event kind (`run`, `stop`, `remove`) for a pod.
+    /// Returns the printed outcome lines of one event kind (`run`, `stop`, `remove`) for a pod.
     func outcomes(_ event: String, pod: String) -> [[String: Any]] {
         events.filter { $0["event"] as? String == event && $0["pod"] as? String == pod }
     }
