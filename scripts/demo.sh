@@ -1,10 +1,10 @@
 #!/bin/bash
-# The Hydra demo: two pods get their eth0 from the reference bridge CNI
-# plugin (playing the cluster's default CNI), then Hydra, driven by the NRI
-# runtime simulator, gives each an extra interface `hydra` on the network
-# `cbr0`, records it in the pod's network-status annotation on a fake API
-# server, and removes it when the pods stop. Leaves nothing behind.
-# Needs root (network namespaces).
+# The Hydra demo. Two pods get their eth0 from the reference bridge CNI
+# plugin, which plays the cluster's default CNI. Hydra, driven by the NRI
+# runtime simulator, then gives each pod an extra interface `hydra` on the
+# network `cbr0` and records it in the pod's network-status annotation on a
+# fake API server. Stopping the pods removes it again, and the script leaves
+# nothing behind. Needs root (network namespaces).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
