@@ -10,12 +10,12 @@ enum CapabilityArguments {
     /// silently running without it.
     static let mandatory = ["ips", "mac", "portMappings", "bandwidth"]
 
-    /// Native backend types that read `ips` and `mac` from runtimeConfig
-    /// without declaring them, as the reference `bridge` and `macvlan`
-    /// plugins do when the configuration enables those capabilities.
+    /// Native backend types that receive `ips` and `mac` without a
+    /// `capabilities` entry. The reference `bridge` and `macvlan` plugins
+    /// read the same keys, but libcni passes them only when declared.
     static let nativeTypesAcceptingAddresses: Set<String> = ["bridge", "macvlan"]
 
-    /// The capabilities a plugin accepts. For a native backend that is the
+    /// Returns the capabilities a plugin accepts. For a native backend that is the
     /// declared set plus `ips` and `mac` on bridge and macvlan, and `ips`
     /// with host-local IPAM.
     static func accepted(by plugin: ChainPlugin, isNative: Bool) -> Set<String> {
@@ -48,7 +48,7 @@ enum CapabilityArguments {
         }
     }
 
-    /// A null, empty list, empty object or empty string requests nothing.
+    /// Returns false for a null, empty list, empty object or empty string.
     private static func isRequested(_ value: JSONValue) -> Bool {
         switch value {
         case .null: return false

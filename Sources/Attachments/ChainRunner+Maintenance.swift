@@ -17,13 +17,14 @@ public struct ValidAttachment: Sendable, Hashable {
 
 extension ChainRunner {
     /// Garbage-collects one network as libcni's GCNetworkList does (CNI
-    /// 1.1): unless the configuration sets `disableGC`, runs DEL for every
-    /// cached attachment of the network that `valid` does not list, then,
-    /// for chains at 1.1.0 or later, sends GC to every plugin with the valid
-    /// list in `cni.dev/valid-attachments` (and in `cni.dev/attachments`,
-    /// the name an earlier draft of the specification used). Native
-    /// backends get their gc call; those without one are skipped. Collects
-    /// every failure and throws them together at the end.
+    /// 1.1), unless the configuration sets `disableGC`. First it runs DEL
+    /// for every cached attachment of the network that `valid` does not
+    /// list. Then, for chains at 1.1.0 or later, it sends GC to every plugin
+    /// with the valid list in `cni.dev/valid-attachments`, and also in
+    /// `cni.dev/attachments`, the name an earlier specification text used,
+    /// which newer libcni releases send as well. Native backends get their gc call,
+    /// and those without one are skipped. Every failure is collected and
+    /// thrown together at the end.
     public func garbageCollect(network: String, config: JSONValue, valid: [ValidAttachment],
                                deadline: ContinuousClock.Instant) async throws {
         let chain = try PluginChain(config: config, network: network)

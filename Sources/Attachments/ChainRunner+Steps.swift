@@ -122,7 +122,7 @@ extension ChainRunner {
         }
     }
 
-    /// The in-process request: the same input an executed plugin gets on
+    /// Builds the in-process request: the same input an executed plugin gets on
     /// stdin, with `prevResult` and `runtimeConfig` also as separate fields.
     private func backendRequest(_ step: ChainStep, _ input: JSONValue, _ request: AttachmentRequest) -> AttachRequest {
         var config = input.objectValue ?? [:]
@@ -163,7 +163,7 @@ extension ChainRunner {
         return max(1, components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
     }
 
-    /// The executor's deadline: an absolute CLOCK_MONOTONIC time in ns.
+    /// Converts a deadline to the executor's form: an absolute CLOCK_MONOTONIC time in ns.
     static func absoluteDeadline(_ instant: ContinuousClock.Instant) -> Int64 {
         MonotonicClock.now() + nanoseconds(until: instant)
     }

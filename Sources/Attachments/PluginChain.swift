@@ -10,7 +10,7 @@ struct PluginChain: Sendable {
     /// The list's `cniVersion`; `CNIVersion.current` when missing.
     var cniVersion: String
     /// The list's `cniVersions`, when present: the versions the operator
-    /// allows, negotiated against the plugins' VERSION answers.
+    /// allows, negotiated against the plugins' VERSION outputs.
     var cniVersions: [String]?
     /// `disableCheck`: CHECK succeeds without running any plugin.
     var disableCheck: Bool
@@ -89,7 +89,7 @@ struct ChainPlugin: Sendable {
         for (key, enabled) in object["capabilities"]?.objectValue ?? [:] where enabled.boolValue == true {
             declared.insert(key)
         }
-        // `capabilities` tells the runtime what to pass; plugins never see it.
+        // `capabilities` selects the runtime config to pass, so plugins never see it.
         object.removeValue(forKey: "capabilities")
         self.index = index
         self.type = type

@@ -83,7 +83,7 @@ struct CachedAttachment: Sendable, Equatable {
     }
 }
 
-/// Why a cache entry could not be used.
+/// The reason a cache entry could not be used.
 enum ResultCacheError: Error, Sendable, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case invalid(String)
@@ -108,7 +108,7 @@ struct ResultCache: Sendable {
 
     var resultsDirectory: String { directory + "/results" }
 
-    /// The entry's path. A "/" in a name would leave the results directory,
+    /// Returns the entry's path. A "/" in a name would leave the results directory,
     /// so it is replaced by "_" (libcni joins the names unchanged).
     func path(network: String, containerID: String, ifName: String) -> String {
         let name = [network, containerID, ifName].map { $0.replacingOccurrences(of: "/", with: "_") }

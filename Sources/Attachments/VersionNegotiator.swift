@@ -5,10 +5,10 @@ import Glibc
 
 /// Picks a chain's CNI version from its `cniVersions` list: the highest
 /// version that Hydra reads and writes and that every executed plugin
-/// lists in its VERSION answer. Native backends accept every version Hydra
+/// lists in the output of its VERSION command. Native backends accept every version Hydra
 /// supports, because the host converts their results.
 ///
-/// VERSION answers are remembered per plugin file, keyed by path, size and
+/// VERSION outputs are remembered per plugin file, keyed by path, size and
 /// modification time, so an attach runs VERSION only the first time a
 /// binary is seen or after it changed.
 final class VersionNegotiator: @unchecked Sendable {

@@ -154,7 +154,7 @@ func deadline(seconds: Int = 10) -> ContinuousClock.Instant {
     .now + .seconds(seconds)
 }
 
-/// A shell plugin that records each call and answers ADD with a result in
+/// Returns a shell plugin that records each call and prints an ADD result in
 /// the version it was given (or `fixedVersion`): it writes
 /// `<log>/<n>-<command>-<tag>.stdin` and `.env`, where n counts calls.
 /// It reads the input's version from its first key, which works because
