@@ -25,7 +25,7 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     public var connection: String
     /// Reconnects to the runtime since start-up.
     public var reconnects: Int
-    /// Whether `/readyz` answers 200, and the reason when it does not.
+    /// Whether `/readyz` returns 200, and the reason when it does not.
     public var ready: Bool
     public var notReadyReason: String?
     public var stateDir: String

@@ -1,7 +1,7 @@
 import CMicroHTTPD
 import Foundation
 
-/// What the health and status endpoints report; the server calls these on
+/// The content sources of the health and status endpoints. The server calls them on
 /// libmicrohttpd's own thread, so they must return without waiting on async work.
 public struct EndpointSources: Sendable {
     /// `/readyz`: nil when ready, else the reason it is not.
@@ -102,7 +102,7 @@ private let handleRequest: hydra_mhd_handler = { context, connection, url, metho
     let methodName = method.map { String(cString: $0) } ?? ""
     var path = url.map { String(cString: $0) } ?? "/"
     if let query = path.firstIndex(of: "?") { path = String(path[..<query]) }
-    // A request with a body gets more calls; drain them before answering.
+    // A request with a body gets more calls, so drain them before responding.
     if let uploadSize, uploadSize.pointee > 0 {
         uploadSize.pointee = 0
         return .YES
