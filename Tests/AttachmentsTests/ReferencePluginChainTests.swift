@@ -1,9 +1,11 @@
-import Attachments
 import CNI
 import Foundation
 import Glibc
+import HydraLog
 import Orchestrator
 import Testing
+
+@testable import Attachments
 
 /// Chains of Debian's reference plugins (containernetworking-plugins 1.1.1
 /// in /usr/lib/cni) on the real kernel.
@@ -220,5 +222,48 @@ import Testing
         }
         // Nothing ran: the bridge plugin would have created the bridge.
         #expect((try? ip("link", "show", "hcb\(suffix)")) == nil)
+    }
+}
+
+/// The default-route step alone, for both address families, on veth pairs
+/// inside a namespace of its own.
+@Suite struct DefaultRouteTests {
+    @Test(.enabled(if: getuid() == 0, "needs root"))
+    func replacesIPv4AndIPv6DefaultRoutes() async throws {
+        let pod = try TestNamespace()
+        let v4Old = randomSubnetPrefix()
+        let v4New = randomSubnetPrefix()
+        let v6Old = "fd00:\(randomSuffix(4)):1"
+        let v6New = "fd00:\(randomSuffix(4)):2"
+        try ip("-n", pod.name, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
+        try ip("-n", pod.name, "link", "add", "net1", "type", "veth", "peer", "name", "peer1")
+        for device in ["eth0", "peer0", "net1", "peer1"] {
+            try ip("-n", pod.name, "link", "set", device, "up")
+        }
+        try ip("-n", pod.name, "addr", "add", "\(v4Old).2/24", "dev", "eth0")
+        try ip("-n", pod.name, "addr", "add", "\(v6Old)::2/64", "dev", "eth0", "nodad")
+        try ip("-n", pod.name, "addr", "add", "\(v4New).2/24", "dev", "net1")
+        try ip("-n", pod.name, "addr", "add", "\(v6New)::2/64", "dev", "net1", "nodad")
+        try ip("-n", pod.name, "route", "add", "default", "via", "\(v4Old).1", "dev", "eth0")
+        try ip("-n", pod.name, "-6", "route", "add", "default", "via", "\(v6Old)::1", "dev", "eth0")
+
+        try await DefaultRoute.replace(gateways: ["\(v4New).1", "\(v6New)::1"], interface: "net1",
+                                       netnsPath: pod.path, logger: Logger(component: "test"))
+
+        let v4 = try json(try ip("-n", pod.name, "-j", "-4", "route", "show", "default")).arrayValue ?? []
+        #expect(v4.count == 1)
+        #expect(v4.first?["gateway"]?.stringValue == "\(v4New).1")
+        #expect(v4.first?["dev"] == "net1")
+        let v6 = try json(try ip("-n", pod.name, "-j", "-6", "route", "show", "default")).arrayValue ?? []
+        #expect(v6.count == 1)
+        #expect(v6.first?["gateway"]?.stringValue == "\(v6New)::1")
+        #expect(v6.first?["dev"] == "net1")
+    }
+
+    @Test func invalidGatewayIsRejected() async throws {
+        await #expect(throws: CNIError.self) {
+            try await DefaultRoute.replace(gateways: ["not-an-address"], interface: "net1",
+                                           netnsPath: "/run/netns/none", logger: Logger(component: "test"))
+        }
     }
 }

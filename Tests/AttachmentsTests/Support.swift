@@ -70,11 +70,27 @@ final class TemporaryDirectory: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    /// Writes an executable shell script named `name`.
+    /// Writes an executable shell script named `name`. The file is opened
+    /// with O_CLOEXEC: a plugin that a parallel test spawns meanwhile would
+    /// otherwise inherit the write descriptor, and exec of this script
+    /// would fail with ETXTBSY for as long as that plugin runs.
     func script(_ name: String, _ body: String) throws {
         let path = "\(self.path)/\(name)"
-        try ("#!/bin/sh\n" + body).write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard descriptor >= 0 else {
+            throw CommandFailure(description: "failed to create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let bytes = Array(("#!/bin/sh\n" + body).utf8)
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                throw CommandFailure(description: "failed to write \(path): \(String(cString: strerror(errno)))")
+            }
+            written += count
+        }
     }
 }
 
