@@ -20,6 +20,9 @@ public final class FlannelBackend: Backend {
     let bridge: BridgePlugin
     let delegateDirectory: String
     let ipamDataDir: String
+    /// The delegated request and result of every attachment, for gc.
+    let records: AttachmentRecords
+    let log: FlannelNode.Logger
 
     public convenience init(configuration: JSONValue, host: HostServices) throws {
         let options: FlannelOptions
@@ -46,6 +49,8 @@ public final class FlannelBackend: Backend {
         bridge = BridgePlugin(ipam: ipam, host: hostNamespace)
         delegateDirectory = stateDirectory + "/delegates"
         ipamDataDir = options.ipamDataDir.isEmpty ? stateDirectory + "/ipam" : options.ipamDataDir
+        records = AttachmentRecords(stateDirectory: stateDirectory)
+        self.log = log
         try FileManager.default.createDirectory(atPath: delegateDirectory, withIntermediateDirectories: true)
         node.start()
     }
@@ -65,12 +70,22 @@ public final class FlannelBackend: Backend {
         try saveDelegate(delegate, for: request)
         var delegated = request
         delegated.config = delegate
+        let result: CNIResult
         do {
-            return try bridge.add(delegated, deadline: deadline)
+            result = try bridge.add(delegated, deadline: deadline)
         } catch {
             try? FileManager.default.removeItem(atPath: delegatePath(for: request))
             throw error
         }
+        do {
+            try records.save(delegated, result: result)
+        } catch {
+            delegated.prevResult = try? result.jsonValue()
+            try? bridge.del(delegated, deadline: .none)
+            try? FileManager.default.removeItem(atPath: delegatePath(for: request))
+            throw error
+        }
+        return result
     }
 
     /// Detaches with the delegate configuration saved at attach (rebuilt from
@@ -81,6 +96,19 @@ public final class FlannelBackend: Backend {
         delegated.config = delegate
         try bridge.del(delegated, deadline: deadline)
         try? FileManager.default.removeItem(atPath: delegatePath(for: request))
+        try records.remove(sandboxID: request.sandboxID, ifName: request.ifName)
+    }
+
+    /// Detaches every recorded attachment that `request` does not list, with
+    /// the delegate configuration recorded at attach.
+    public func garbageCollect(_ request: GCRequest, deadline: Deadline) throws {
+        let log = self.log
+        try records.collectGarbage(keeping: request, startedAt: Date(), deadline: deadline,
+                                   log: { log(.info, $0) },
+                                   detach: { attachment in
+                                       try bridge.del(attachment, deadline: deadline)
+                                       try? FileManager.default.removeItem(atPath: delegatePath(for: attachment))
+                                   })
     }
 
     public func check(_ request: AttachRequest, deadline: Deadline) throws {
