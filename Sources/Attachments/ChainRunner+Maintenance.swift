@@ -60,7 +60,8 @@ extension ChainRunner {
             })
             for step in prepared.steps {
                 do {
-                    try await gcStep(step, prepared, attachments: attachments, valid: valid, deadline: deadline)
+                    try await gcStep(step, prepared, network: network, attachments: attachments, valid: valid,
+                                    deadline: deadline)
                 } catch {
                     failures.append("\(ChainStepError(network: network, index: step.plugin.index, type: step.plugin.type, command: "GC", underlying: error))")
                 }
@@ -98,12 +99,14 @@ extension ChainRunner {
         }
     }
 
-    private func gcStep(_ step: ChainStep, _ prepared: PreparedChain, attachments: JSONValue,
+    /// Sends GC to one plugin. A native backend gets Hydra's network name,
+    /// the name its attach requests carried.
+    private func gcStep(_ step: ChainStep, _ prepared: PreparedChain, network: String, attachments: JSONValue,
                         valid: [ValidAttachment], deadline: ContinuousClock.Instant) async throws {
         if let backend = step.backend {
             guard backend.library.hasGarbageCollection else { return }
             let request = GCRequest(validAttachments: valid.map {
-                AttachmentID(sandboxID: $0.containerID, networkName: prepared.chain.name, ifName: $0.ifName)
+                AttachmentID(sandboxID: $0.containerID, networkName: network, ifName: $0.ifName)
             })
             try await backend.garbageCollect(request, deadline: Self.deadline(deadline))
             return
