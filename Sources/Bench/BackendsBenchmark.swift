@@ -191,8 +191,12 @@ final class BackendsBenchmark {
         try command("/usr/sbin/ip", ["link", "set", "hbparent-peer", "up"])
 
         var rows: [String] = []
-        let floor = try vethDeletionFloor()
+        let floor = try vethDeletionFloor(topology: .plain)
         rows.append(row("veth delete (netlink, floor)", "", floor, nil))
+        let portFloor = try vethDeletionFloor(topology: .bridgePort)
+        rows.append(row("veth delete, up, bridge port", "", portFloor, nil))
+        let macvlanFloor = try vethDeletionFloor(topology: .macvlan)
+        rows.append(row("macvlan delete, up", "", macvlanFloor, nil))
 
         let networks = [
             bridgeNetwork(label: "bridge", index: 1, ipMasq: false),
@@ -205,8 +209,9 @@ final class BackendsBenchmark {
             let (referenceAdd, referenceDel) = try measureReference(network)
             rows.append(row("\(network.label) attach", "native / reference ADD", nativeAttach, referenceAdd))
             rows.append(row("\(network.label) detach", "native / reference DEL", nativeDetach, referenceDel))
-            let floorRatio = nativeDetach.p50 / floor.p50
-            print(String(format: "%@: native detach p50 / veth floor p50 = %.2f", network.label, floorRatio))
+            let sameTopology = network.label.hasPrefix("macvlan") ? macvlanFloor : portFloor
+            print(String(format: "%@: native detach p50 / veth floor p50 = %.2f, / same-topology floor p50 = %.2f",
+                         network.label, nativeDetach.p50 / floor.p50, nativeDetach.p50 / sameTopology.p50))
         }
 
         print("")
@@ -217,19 +222,55 @@ final class BackendsBenchmark {
 
     // MARK: - Measurements
 
-    /// Times the netlink deletion of a veth pair whose peer sits in a pod
-    /// namespace, from this process: the kernel's cost that any detach pays.
-    private func vethDeletionFloor() throws -> LatencySamples {
+    /// The device whose deletion `vethDeletionFloor` times.
+    enum FloorTopology {
+        /// A veth pair, both ends down, the peer in a pod namespace.
+        case plain
+        /// As `plain`, but both ends up and the host end a port of a bridge,
+        /// as a bridge attachment leaves it.
+        case bridgePort
+        /// An up macvlan in a pod namespace on the benchmark's parent veth.
+        case macvlan
+    }
+
+    /// Times the netlink deletion of a device from this process: the
+    /// kernel's own cost, which any detach pays. The bridge port and
+    /// macvlan variants are deleted from inside the pod namespace, where
+    /// detach deletes them.
+    private func vethDeletionFloor(topology: FloorTopology) throws -> LatencySamples {
         let pod = try makePodNamespace()
         let socket = try NetlinkSocket()
+        let podSocket = try pod.run { try NetlinkSocket() }
+        var bridgeIndex: Int32 = 0
+        if topology == .bridgePort {
+            try socket.addBridge(name: "hbfloorbr")
+            bridgeIndex = try socket.link(named: "hbfloorbr").index
+            try socket.setUp(index: bridgeIndex)
+        }
+        let parentIndex = try socket.link(named: "hbparent").index
+
         var samples = LatencySamples()
         for _ in 0..<options.rounds {
-            try socket.addVethPair(name: "hbfloor", peerName: "eth9", peerNamespaceFD: pod.fileDescriptor)
-            let index = try socket.link(named: "hbfloor").index
-            let started = ContinuousClock.now
-            try socket.deleteLink(index: index)
-            let elapsed = ContinuousClock.now - started
-            samples.values.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+            let target: (socket: NetlinkSocket, index: Int32)
+            switch topology {
+            case .plain:
+                try socket.addVethPair(name: "hbfloor", peerName: "eth9", peerNamespaceFD: pod.fileDescriptor)
+                target = (socket, try socket.link(named: "hbfloor").index)
+            case .bridgePort:
+                try socket.addVethPair(name: "hbfloor", peerName: "eth9", peerNamespaceFD: pod.fileDescriptor)
+                let hostIndex = try socket.link(named: "hbfloor").index
+                try socket.setMaster(index: hostIndex, masterIndex: bridgeIndex)
+                try socket.setUp(index: hostIndex)
+                let podIndex = try podSocket.link(named: "eth9").index
+                try podSocket.setUp(index: podIndex)
+                target = (podSocket, podIndex)
+            case .macvlan:
+                try socket.addMacvlan(name: "eth9", parentIndex: parentIndex, mode: .bridge, namespaceFD: pod.fileDescriptor)
+                let podIndex = try podSocket.link(named: "eth9").index
+                try podSocket.setUp(index: podIndex)
+                target = (podSocket, podIndex)
+            }
+            try samples.timeSync { try target.socket.deleteLink(index: target.index) }
         }
         return samples
     }

@@ -108,8 +108,8 @@ public struct AttachmentRecords: Sendable {
         return (records, unreadable)
     }
 
-    /// The record file of `sandboxID` and `ifName`. The name is a digest
-    /// because sandbox ids are runtime-chosen text that may contain `/`.
+    /// Returns the record file of `sandboxID` and `ifName`. The name is a
+    /// digest because sandbox ids are runtime-chosen text that may contain `/`.
     func path(sandboxID: String, ifName: String) -> String {
         let digest = SHA512.hexDigest(sandboxID + "\u{0}" + ifName).prefix(40)
         return (directory as NSString).appendingPathComponent("\(digest).json")
