@@ -182,7 +182,7 @@ import Testing
             }
         }
         #expect(try recordedCalls(log).isEmpty)
-        // The declared one passes, and an empty request asks for nothing.
+        // The declared one passes, and an empty list requests nothing.
         let allowed = makeRequest(netns: "/run/netns/none", network: "caps", config: config,
                                   runtimeConfig: ["mac": "02:00:00:00:00:07", "ips": []])
         _ = try await runner.attach(allowed, deadline: deadline())
