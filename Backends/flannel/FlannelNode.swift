@@ -245,7 +245,8 @@ public final class FlannelNode: @unchecked Sendable {
             updated.leaseID = newID
             try? updated.save(to: stateDirectory)
         }
-        log(.warning, "flannel subnet lease \(held.subnet) had expired in etcd; wrote it again with etcd lease \(String(newID, radix: 16))")
+        log(.warning, "flannel subnet key \(key) was deleted or its etcd lease expired; "
+            + "wrote it again with etcd lease \(String(newID, radix: 16))")
     }
 
     // MARK: - Peers

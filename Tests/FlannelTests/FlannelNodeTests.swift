@@ -79,4 +79,48 @@ import Testing
             #expect((try? kept.pod.ip(["link", "show", "net1"])) != nil)
         }
     }
+
+    @Test(.enabled(if: getuid() == 0, "needs root"))
+    func directRoutingOnSharedSubnet() async throws {
+        try await offPool {
+            let etcd = try EtcdServer()
+            defer { etcd.stop() }
+            let cluster = try Cluster(etcd: etcd, networkConfig:
+                #"{"Network":"10.240.0.0/16","Backend":{"Type":"vxlan","VNI":2,"DirectRouting":true}}"#)
+            defer { cluster.shutdown() }
+            let node1 = try cluster.addNode(1)
+            let node2 = try cluster.addNode(2)
+            let lease2 = try #require(node2.lease)
+
+            // Both public IPs share the underlay subnet, so the peer route goes through eth0.
+            #expect(eventually {
+                ((try? node1.namespace.ip(["route", "show", "dev", "eth0"])) ?? "").contains("\(lease2.subnet) via \(node2.address)")
+            })
+            #expect(try !node1.namespace.ip(["route", "show", "dev", "flannel.2"]).contains("\(lease2.subnet)"))
+            let pod1 = try cluster.attachPod(to: node1)
+            let pod2 = try cluster.attachPod(to: node2)
+            #expect(eventually { pod1.pod.ping(pod2.address) })
+        }
+    }
+
+    @Test(.enabled(if: getuid() == 0, "needs root"))
+    func deletedOwnLeaseIsWrittenAgain() async throws {
+        try await offPool {
+            let etcd = try EtcdServer()
+            defer { etcd.stop() }
+            let cluster = try Cluster(etcd: etcd)
+            defer { cluster.shutdown() }
+            let node = try cluster.addNode(1)
+            let lease = try #require(node.lease)
+            let key = "\(cluster.prefix)/subnets/\(lease.subnet.networkAddress)-24"
+            let client = try cluster.client()
+            #expect(try client.delete(key) == 1)
+
+            #expect(eventually { ((try? client.range(key).kvs.count) ?? 0) == 1 })
+            let stored = try #require(try client.range(key).kvs.first)
+            #expect(stored.stringValue.contains("\"PublicIP\":\"\(node.address)\""))
+            #expect(stored.lease != 0)
+            #expect(node.lease?.subnet == lease.subnet)
+        }
+    }
 }

@@ -117,7 +117,7 @@ import Testing
                 .contains("0e:1f:2a:3b:4c:5d"))
             #expect(node1.backend!.node.programmedPeers.isEmpty)
 
-            // After a compaction the watch resyncs and still programs new leases.
+            // After a compaction of older revisions the running watch keeps delivering new leases.
             let revision = try client.put(cluster.prefix + "/unrelated", value: Data("x".utf8))
             try client.compact(revision: revision)
             try client.put("\(cluster.prefix)/subnets/10.240.78.0-24",
