@@ -96,7 +96,9 @@ enum RunCommand {
             }
         }
 
-        let runner = ChainRunner(backends: backends, executor: executor, logger: logger.component("chain"))
+        let runner = ChainRunner(backends: backends, executor: executor,
+                                 cacheDirectory: configuration.stateDir + "/cni-cache",
+                                 logger: logger.component("chain"))
         let metrics = HydraMetrics()
         let orchestrator = Orchestrator(
             configuration: configuration, overrides: overrides,
