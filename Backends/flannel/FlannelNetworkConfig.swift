@@ -1,10 +1,11 @@
 import Foundation
 import Netlink
 
-/// The network configuration flanneld reads from `<prefix>/config`, with
-/// flannel's defaults filled in (flannel `pkg/subnet/config.go`):
-/// `SubnetLen` 24, or half the network when the network is /24 or smaller;
-/// `SubnetMin` the second subnet of the network; `SubnetMax` the last one.
+/// The network configuration flanneld reads from `<prefix>/config`, with the
+/// defaults of flannel's `CheckNetworkConfig` (flannel-io/flannel
+/// `pkg/subnet/config.go`). `SubnetLen` is 24 for a /22 or larger network
+/// and a quarter of the network otherwise. `SubnetMin` is the second subnet
+/// of the network and `SubnetMax` the last one.
 public struct FlannelNetworkConfig: Sendable, Equatable {
     public var network: IPNetwork
     public var subnetLength: Int
@@ -42,17 +43,20 @@ public struct FlannelNetworkConfig: Sendable, Equatable {
             throw FlannelError.invalidNetworkConfig("Network \(network) is too small: the minimum useful prefix is /28")
         }
 
+        // The first subnet is never leased, so the network must hold at least four.
+
         let configuredLength = (object["SubnetLen"] as? NSNumber)?.intValue ?? 0
         if configuredLength > 0 {
             guard configuredLength <= 30 else {
                 throw FlannelError.invalidNetworkConfig("SubnetLen \(configuredLength) is too large: the maximum is 30")
             }
-            guard configuredLength > network.prefixLength else {
-                throw FlannelError.invalidNetworkConfig("SubnetLen \(configuredLength) must be longer than the Network prefix /\(network.prefixLength)")
+            guard configuredLength >= network.prefixLength + 2 else {
+                throw FlannelError.invalidNetworkConfig(
+                    "SubnetLen \(configuredLength) is too short: Network \(network) must hold at least four subnets")
             }
             subnetLength = configuredLength
         } else {
-            subnetLength = network.prefixLength < 24 ? 24 : network.prefixLength + 1
+            subnetLength = network.prefixLength <= 22 ? 24 : network.prefixLength + 2
         }
 
         let subnetSize = UInt32(IPv4Math.size(prefixLength: subnetLength))

@@ -55,7 +55,12 @@ struct LeaseRegistry: Sendable {
                 continue
             }
 
-            let taken = Set(listing.entries.compactMap { $0.subnet?.masked })
+            // As flanneld does, a lease of this public IP that no longer fits the
+            // network config is deleted so its subnet returns to the pool.
+            for stale in listing.entries where stale.lease?.publicIP == attributes.publicIP {
+                try client.delete(stale.kv.key)
+            }
+            let taken = Set(listing.entries.filter { $0.lease?.publicIP != attributes.publicIP }.compactMap { $0.subnet?.masked })
             if let previousSubnet, config.accepts(previousSubnet), !taken.contains(previousSubnet),
                let leaseID = try write(subnet: previousSubnet, config: config, attributes: attributes, ttl: ttl,
                                        expectedVersion: 0) {

@@ -17,12 +17,15 @@ struct FlannelFormatTests {
         #expect(config.candidateSubnets().count == 255)
     }
 
-    @Test func networkConfigSmallNetworkHalves() throws {
+    @Test func networkConfigSmallNetworkQuarters() throws {
         let config = try FlannelNetworkConfig(json: #"{"Network":"10.9.0.0/24","Backend":{"Type":"vxlan"}}"#)
-        #expect(config.subnetLength == 25)
-        #expect(config.subnetMin.description == "10.9.0.128")
-        #expect(config.subnetMax.description == "10.9.0.128")
+        #expect(config.subnetLength == 26)
+        #expect(config.subnetMin.description == "10.9.0.64")
+        #expect(config.subnetMax.description == "10.9.0.192")
         #expect(config.backend.vni == 1)
+
+        let slash22 = try FlannelNetworkConfig(json: #"{"Network":"10.9.0.0/22","Backend":{"Type":"vxlan"}}"#)
+        #expect(slash22.subnetLength == 24)
     }
 
     @Test func networkConfigExplicitFields() throws {
@@ -45,7 +48,8 @@ struct FlannelFormatTests {
                      #"{"Network":"10.240.0.0/16","Backend":{"Type":"host-gw"}}"#,
                      #"{"Backend":{"Type":"vxlan"}}"#,
                      #"{"Network":"10.240.0.0/30","Backend":{"Type":"vxlan"}}"#,
-                     #"{"Network":"10.240.0.0/16","SubnetLen":16,"Backend":{"Type":"vxlan"}}"#,
+                     #"{"Network":"10.240.0.0/16","SubnetLen":17,"Backend":{"Type":"vxlan"}}"#,
+                     #"{"Network":"10.240.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}"#,
                      #"{"Network":"10.240.0.0/16","SubnetMin":"10.240.0.7","Backend":{"Type":"vxlan"}}"#,
                      "not json"] {
             #expect(throws: FlannelError.self, "\(text)") { try FlannelNetworkConfig(json: text) }
