@@ -266,6 +266,10 @@ public final class FlannelNode: @unchecked Sendable {
             guard let held else { continue }
             do {
                 let listing = try registry.listLeases()
+                if !listing.entries.contains(where: { $0.subnet?.masked == held.subnet.masked }) {
+                    log(.warning, "this node's flannel lease \(held.subnet) is missing from etcd; writing it again")
+                    requestRenewal()
+                }
                 resync(listing.entries.compactMap(\.lease), own: held, pruneRoutes: firstSync)
                 firstSync = false
                 backoff.reset()
@@ -330,10 +334,7 @@ public final class FlannelNode: @unchecked Sendable {
             case .delete:
                 if subnet == own.subnet.masked {
                     log(.warning, "this node's flannel lease \(subnet) was deleted from etcd; writing it again")
-                    condition.withLock {
-                        renewRequested = true
-                        condition.broadcast()
-                    }
+                    requestRenewal()
                     continue
                 }
                 if let old = condition.withLock({ peers[subnet] }) {
@@ -373,6 +374,14 @@ public final class FlannelNode: @unchecked Sendable {
     }
 
     // MARK: - Helpers
+
+    /// Wakes the lease thread to renew, or rewrite, the lease now.
+    private func requestRenewal() {
+        condition.withLock {
+            renewRequested = true
+            condition.broadcast()
+        }
+    }
 
     private func record(failure error: any Error, _ context: String) {
         condition.withLock { lastFailure = "\(error)" }
