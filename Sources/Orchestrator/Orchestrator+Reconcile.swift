@@ -119,6 +119,9 @@ extension Orchestrator {
         // looks like a running one. One whose namespace file is gone is
         // skipped; one whose namespace still exists gets attached.
         guard let netnsPath = pod.networkNamespacePath, FileManager.default.fileExists(atPath: netnsPath) else { return }
+        // The pass works from a snapshot of the pod list, and RemovePodSandbox
+        // may have run since. Attaching then would leak until the next pass.
+        guard state.current.knownPods[pod.id] != nil else { return }
         let log = podLogger(pod)
         let record: SandboxRecord?
         do {
