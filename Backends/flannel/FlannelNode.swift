@@ -218,8 +218,9 @@ public final class FlannelNode: @unchecked Sendable {
         }
     }
 
-    /// Extends the etcd lease with a keepalive; when etcd reports it expired,
-    /// grants a new one and writes the subnet key again unless another node took it.
+    /// Extends the etcd lease with a keepalive. When etcd reports the lease
+    /// expired or the key gone, grants a new lease and writes the subnet key
+    /// again, unless another node took the subnet meanwhile.
     private func renew(_ held: HeldLease) throws {
         let key = SubnetLease.key(prefix: options.etcdPrefix, subnet: held.subnet)
         let renewed = try registry.client.keepAlive(leaseID: held.leaseID)

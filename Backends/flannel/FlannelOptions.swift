@@ -13,7 +13,7 @@ public struct FlannelOptions: Sendable {
     public var interface: String
     /// Public IP to announce instead of the interface's first address, flanneld's `--public-ip`.
     public var publicIP: String
-    /// Where subnet.env is written, flanneld's `--subnet-file`.
+    /// Path of the subnet.env file, flanneld's `--subnet-file`.
     public var subnetFile: String
     /// Masquerade traffic leaving the flannel network, flanneld's `--ip-masq`.
     public var ipMasq: Bool
@@ -28,7 +28,7 @@ public struct FlannelOptions: Sendable {
     public var leaseTTLSeconds: Int64
     /// Renew this long before the lease expires: 1 hour, as flanneld.
     public var renewMarginSeconds: Int64
-    /// Longest wait between retries while etcd is unreachable.
+    /// Maximum wait in seconds between retries while etcd is unreachable.
     public var retryMaxSeconds: Double
 
     public init(etcd: EtcdConfiguration, etcdPrefix: String = "/coreos.com/network", interface: String = "",

@@ -1,9 +1,9 @@
 import Foundation
 import Netlink
 
-/// What the node persists in its state directory so that, after a restart
-/// while etcd is unreachable, it keeps serving attaches from the subnet it
-/// held: the network config text, the subnet, the etcd lease id and the VtepMAC.
+/// The node's persisted lease: network config text, subnet, etcd lease id
+/// and VtepMAC. After a restart while etcd is unreachable, the node keeps
+/// serving attaches from this subnet.
 struct NodeState: Codable, Sendable, Equatable {
     var networkConfig: String
     var subnet: String

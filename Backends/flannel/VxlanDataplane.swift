@@ -2,10 +2,10 @@ import Glibc
 import Netlink
 import NetworkSetup
 
-/// The VXLAN device `flannel.<VNI>` and the per-peer kernel state, built as
-/// flanneld's vxlan backend builds them (flannel `pkg/backend/vxlan`):
-/// learning off, the node's subnet network address as a /32, and for each
-/// peer a permanent neighbour entry, an FDB entry and an on-link route.
+/// The VXLAN device `flannel.<VNI>` and the per-peer kernel state, as
+/// flanneld's vxlan backend builds them. The device has learning off and the
+/// node's subnet network address as a /32. Each peer gets a permanent
+/// neighbour entry, an FDB entry and an on-link route.
 final class VxlanDataplane: @unchecked Sendable {
     let socket: NetlinkSocket
     let deviceName: String
