@@ -86,8 +86,20 @@ final class VxlanDataplane: @unchecked Sendable {
         guard let mac = peer.vtepMAC else { return }
         let address = peer.subnet.networkAddress
         try socket.addNeighbour(address: address, mac: mac, index: deviceIndex)
-        try socket.addFDBEntry(mac: mac, remote: peer.publicIP, index: deviceIndex)
-        try socket.replaceRoute(vxlanRoute(for: peer.subnet))
+        do {
+            try socket.addFDBEntry(mac: mac, remote: peer.publicIP, index: deviceIndex)
+        } catch {
+            // Like flanneld, leave no half-programmed peer behind.
+            try? socket.deleteNeighbour(address: address, index: deviceIndex)
+            throw error
+        }
+        do {
+            try socket.replaceRoute(vxlanRoute(for: peer.subnet))
+        } catch {
+            try? socket.deleteNeighbour(address: address, index: deviceIndex)
+            try? socket.deleteFDBEntry(mac: mac, remote: peer.publicIP, index: deviceIndex)
+            throw error
+        }
     }
 
     /// Removes what `addPeer` programmed, in flanneld's order: neighbour,
