@@ -100,7 +100,7 @@ public struct FlannelNetworkConfig: Sendable, Equatable {
         return start >= IPv4Math.value(subnetMin)! && start <= IPv4Math.value(subnetMax)!
     }
 
-    /// Every subnet between `SubnetMin` and `SubnetMax`, in address order.
+    /// Returns every subnet between `SubnetMin` and `SubnetMax`, in address order.
     func candidateSubnets() -> [IPNetwork] {
         var subnets: [IPNetwork] = []
         var next = UInt64(IPv4Math.value(subnetMin)!)

@@ -32,7 +32,7 @@ extension IPNetwork {
         self.init(address: address, prefixLength: length)
     }
 
-    /// The address `offset` after the network address: `.1` for offset 1.
+    /// Returns the address `offset` after the network address: `.1` for offset 1.
     func host(_ offset: UInt32) -> IPAddress {
         IPv4Math.address(IPv4Math.value(networkAddress)! &+ offset)
     }

@@ -6,7 +6,7 @@ import Foundation
 /// Every call blocks the calling thread for up to the request timeout per
 /// endpoint, so run it on a dedicated thread, never on the Swift concurrency
 /// pool. A request that cannot connect to one endpoint, or gets status 503
-/// from it, moves on to the next; the endpoint that answered is tried first
+/// from it, moves on to the next. The endpoint that responded is tried first
 /// next time. Thread-safe.
 public final class EtcdClient: @unchecked Sendable {
     public let configuration: EtcdConfiguration
@@ -151,7 +151,7 @@ public final class EtcdClient: @unchecked Sendable {
     /// `onEvents` returns false (then returns normally) or `cancellation` is
     /// set (throws `.cancelled`). Throws `.compacted` when `startRevision` is
     /// older than the store's compaction, and `.unavailable` when the stream
-    /// breaks; the caller then reads the current state and watches again.
+    /// breaks. After either, the caller reads the current state and watches again.
     public func watch(prefix: String, startRevision: Int64, cancellation: EtcdCancellation,
                       onEvents: @escaping ([EtcdEvent], Int64) -> Bool) throws {
         var create: [String: Any] = [
@@ -220,8 +220,8 @@ public final class EtcdClient: @unchecked Sendable {
 
     /// Runs `attempt` against each endpoint, starting with the preferred one,
     /// until one returns a status other than 503. Throws `.status` for any
-    /// non-2xx answer and `.unavailable` when no endpoint could be reached.
-    /// Returns the endpoint that answered.
+    /// non-2xx response and `.unavailable` when no endpoint could be reached.
+    /// Returns the endpoint that responded.
     private func withFailover(_ path: String,
                               _ attempt: (String) throws -> (status: Int, body: Data)) throws -> String {
         let endpoints = configuration.endpoints

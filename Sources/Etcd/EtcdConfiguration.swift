@@ -1,4 +1,4 @@
-/// Where and how to reach etcd.
+/// The etcd endpoints and TLS files of a client, with its timeouts.
 public struct EtcdConfiguration: Sendable, Equatable {
     /// Client URLs such as `https://10.0.0.5:2379`, tried in order on failure.
     public var endpoints: [String]

@@ -2,9 +2,9 @@
 public enum EtcdError: Error, CustomStringConvertible, Sendable {
     /// No endpoint could be reached; `failures` lists each endpoint with its libcurl error.
     case unavailable(failures: [String])
-    /// The gateway answered with a non-2xx status; `message` is its `error` or `message` field.
+    /// The gateway responded with a non-2xx status; `message` is its `error` or `message` field.
     case status(endpoint: String, path: String, status: Int, message: String)
-    /// The gateway answered 2xx with a body that is not the expected JSON.
+    /// The gateway responded 2xx with a body that is not the expected JSON.
     case invalidResponse(endpoint: String, path: String, detail: String)
     /// A watch ended because the watched revision was compacted away.
     case compacted(compactRevision: Int64)

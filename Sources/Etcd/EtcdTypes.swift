@@ -28,8 +28,8 @@ public struct EtcdKeyValue: Sendable, Equatable {
 /// The result of a range request: the matching pairs and the store revision it was read at.
 public struct EtcdRangeResult: Sendable {
     public var kvs: [EtcdKeyValue]
-    /// The revision of the whole store when the range was served; a watch
-    /// from `revision + 1` sees every later change.
+    /// The revision of the whole store when the range was served. A watch
+    /// from `revision + 1` receives every later change.
     public var revision: Int64
     public var more: Bool
 }
