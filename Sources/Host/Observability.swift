@@ -44,6 +44,8 @@ final class Observability: Sendable {
             metrics.reconcileActions.set(["pass"], total: Double(counters.reconcilePasses))
             metrics.reconcileActions.set(["intent_cleaned"], total: Double(counters.intentsCleaned))
             metrics.reconcileActions.set(["record_moved_aside"], total: Double(counters.unreadableRecords))
+            metrics.reconcileActions.set(["record_salvaged"], total: Double(counters.recordsSalvaged))
+            metrics.stateWriteFailures.set(total: Double(counters.stateWriteFailures))
         }
 
         let sources = EndpointSources(

@@ -15,6 +15,7 @@ struct HydraMetrics: Sendable {
     let queueApplied: CounterFamily
     let queueDropped: CounterFamily
     let reconcileActions: CounterFamily
+    let stateWriteFailures: CounterFamily
     let backendInfo: GaugeFamily
     let ready: GaugeFamily
 
@@ -54,6 +55,8 @@ struct HydraMetrics: Sendable {
         reconcileActions = registry.counter("hydra_reconcile_actions_total",
                                             help: "Reconcile work since start-up by action.",
                                             labels: ["action"])
+        stateWriteFailures = registry.counter("hydra_state_write_failures_total",
+                                              help: "Sandbox record writes to the state directory that failed.")
         backendInfo = registry.gauge("hydra_backend_info",
                                      help: "1 per loaded backend, labelled with its name and version.",
                                      labels: ["backend", "version"])

@@ -94,6 +94,8 @@ import Testing
                 #expect(metrics.body.contains("hydra_ready 1\n"))
                 #expect(metrics.body.contains("hydra_backend_info{backend=\"bridge\",version=\""))
                 #expect(!metrics.body.contains("hydra_operation_failures_total{"))
+                #expect(metrics.body.contains("hydra_reconcile_actions_total{action=\"pass\"} "))
+                #expect(metrics.body.contains("\nhydra_state_write_failures_total 0\n"))
 
                 // The annotation queue's statistics reach the gauges within a sampling interval.
                 let applied = await eventually(timeout: .seconds(15)) {
