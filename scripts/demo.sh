@@ -162,4 +162,4 @@ grep -E '"(stop|remove|done)"' "$work/sim.out" || true
 step "Everything Hydra attached is gone"
 ip -n hydra-demo-a -br link
 echo "hydra addresses still reserved: $(ls "$work/cni-hydra/cbr0" 2>/dev/null | grep -c '^10\.' || true)"
-echo "sandbox records left: $(ls "$work/state" 2>/dev/null | grep -c '\.json$' || true)"
+echo "sandbox records left: $(ls "$work/state/sandboxes" 2>/dev/null | grep -c '\.json$' || true)"
