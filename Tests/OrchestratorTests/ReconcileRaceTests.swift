@@ -3,7 +3,7 @@ import Testing
 @testable import Orchestrator
 
 @Suite struct ReconcileRaceTests {
-    /// Synchronize answers before its reconcile pass runs, so a pod removed
+    /// The Synchronize response goes out before its reconcile pass runs, so a pod removed
     /// while the pass still attaches earlier pods must not be attached by it.
     @Test func reconcileSkipsPodRemovedDuringPass() async throws {
         let harness = Harness()
