@@ -78,6 +78,11 @@ public struct ChainRunner: AttachmentRunner {
     /// is the cached result (for chains at 0.4.0 and later, as in libcni),
     /// or the record's result when the cache has no entry. An unreadable
     /// entry is logged and DEL runs without `prevResult`.
+    static func isMissingPlugin(_ error: ChainStepError) -> Bool {
+        if case .pluginNotFound = error.underlying as? CNIExecError { return true }
+        return false
+    }
+
     public func detach(_ record: AttachmentRecord, deadline: ContinuousClock.Instant) async throws {
         let request = record.request
         let chain = try PluginChain(config: request.config, network: request.network)
@@ -114,6 +119,12 @@ public struct ChainRunner: AttachmentRunner {
         for step in prepared.steps.reversed() {
             do {
                 try await delete(step, prepared, request, prevResult: prevResult, deadline: deadline)
+            } catch let error as ChainStepError where record.result == nil && Self.isMissingPlugin(error) {
+                // An attach that never completed cannot have run a plugin
+                // whose binary does not exist, so there is nothing to delete.
+                logger.info("skipping DEL of a plugin that is not installed; its attach never completed",
+                            [("network", request.network), ("sandboxID", request.sandboxID),
+                             ("type", error.type)])
             } catch {
                 failures.append("\(error)")
             }
