@@ -1,3 +1,4 @@
+import Attachments
 import BackendHost
 import Foundation
 import HydraLog
@@ -22,13 +23,13 @@ final class Observability: Sendable {
     /// when the setting is empty. Throws when the address is invalid or taken.
     static func start(metrics: HydraMetrics, configuration: HydraConfiguration, backends: BackendSet,
                       host: PluginHost, orchestrator: Orchestrator, queue: AnnotationPatchQueue?,
-                      logger: Logger) throws(MetricsServerError) -> Observability? {
+                      chains: ChainHealth? = nil, logger: Logger) throws(MetricsServerError) -> Observability? {
         guard !configuration.metrics.listen.isEmpty else {
             logger.info("metrics endpoint disabled: metrics.listen is empty")
             return nil
         }
         let address = try ListenAddress(configuration.metrics.listen)
-        let readiness = Readiness(configuration: configuration, backends: backends, host: host)
+        let readiness = Readiness(configuration: configuration, backends: backends, host: host, chains: chains)
 
         for backend in backends.backends {
             metrics.backendInfo.set([backend.name, backend.library.version], 1)
@@ -83,12 +84,15 @@ final class Observability: Sendable {
     }
 }
 
-/// Decides `/readyz`: registered with the runtime, and every backend the
-/// configuration marks required is loaded and initialised.
+/// Decides `/readyz`: registered with the runtime, every backend the
+/// configuration marks required is loaded and initialised, and every
+/// configured network's chain answered its last STATUS with success.
 struct Readiness: Sendable {
     let configuration: HydraConfiguration
     let backends: BackendSet
     let host: PluginHost
+    /// The chains' STATUS answers, which `ChainMaintenance` refreshes.
+    var chains: ChainHealth? = nil
 
     /// nil when ready, else the reason it is not.
     func notReadyReason() -> String? {
@@ -99,7 +103,7 @@ struct Readiness: Sendable {
         }
         switch host.state {
         case .registered, .synchronized:
-            return nil
+            return chains?.notReadyReason().map { "network chain not ready: \($0)" }
         case let state:
             return "NRI connection is \(state.rawValue), not registered with the runtime"
         }

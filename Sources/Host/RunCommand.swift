@@ -119,11 +119,17 @@ enum RunCommand {
             return 1
         }
         let host = PluginHost(options: options, handler: orchestrator, logger: logger.component("nri"))
+        // STATUS and GC of the configured networks' chains, off the attach path.
+        let chainHealth = ChainHealth()
+        let maintenance = ChainMaintenance(runner: runner, networks: { orchestrator.configuration.networks },
+                                           stateDirectory: configuration.stateDir, health: chainHealth,
+                                           logger: logger.component("chain-maintenance"))
         let observability: Observability?
         do {
             observability = try Observability.start(
                 metrics: metrics, configuration: configuration, backends: backends, host: host,
-                orchestrator: orchestrator, queue: kubernetes?.queue, logger: logger.component("metrics"))
+                orchestrator: orchestrator, queue: kubernetes?.queue, chains: chainHealth,
+                logger: logger.component("metrics"))
         } catch {
             logger.error("refusing to start", [("error", error.description)])
             return 1
@@ -134,9 +140,12 @@ enum RunCommand {
             host.stop()
         }
         let periodic = Task { await orchestrator.runPeriodicReconcile() }
+        let gcInterval = Duration.seconds(max(configuration.reconcile.intervalSeconds, 1))
+        let chainChecks = Task { await maintenance.run(statusInterval: .seconds(30), gcInterval: gcInterval) }
 
         let exit = await host.run()
         periodic.cancel()
+        chainChecks.cancel()
         observability?.stop()
         await kubernetes?.cache.stop()
         await kubernetes?.queue.shutdown()

@@ -40,7 +40,7 @@ public struct AttachmentRequest: Sendable, Equatable {
                   definitionNamespace: plan.definitionNamespace, interface: plan.interface, config: plan.config,
                   runtimeConfig: plan.runtimeConfig, defaultRoute: plan.defaultRoute,
                   cniArgs: [
-                      "IgnoreUnknown": "true",
+                      "IgnoreUnknown": "1",
                       "K8S_POD_NAMESPACE": pod.namespace,
                       "K8S_POD_NAME": pod.name,
                       "K8S_POD_INFRA_CONTAINER_ID": sandboxID,
@@ -55,6 +55,12 @@ public struct AttachmentRequest: Sendable, Equatable {
             return plugins.compactMap { $0["type"]?.stringValue }.joined(separator: ",")
         }
         return config["type"]?.stringValue ?? ""
+    }
+
+    /// Log fields naming the pod (`pod` as namespace/name) and the sandbox
+    /// (`sandbox`) of this request.
+    public var podLogFields: [(String, String)] {
+        [("pod", "\(pod.namespace)/\(pod.name)"), ("sandbox", sandboxID)]
     }
 
     /// `name` in the network-status list: `namespace/network` for a
