@@ -11,8 +11,13 @@ enum DefaultRoute {
     /// main table and adds one through the gateway on `interface`, inside
     /// the namespace at `netnsPath`, on a namespace executor thread. Only
     /// the first gateway of each family is used, because the kernel keeps
-    /// one default route per metric.
-    static func replace(gateways: [String], interface: String, netnsPath: String, logger: Logger) async throws {
+    /// one default route per metric. `podLogFields` (see
+    /// `AttachmentRequest.podLogFields`) goes on every log line.
+    static func replace(gateways: [String], interface: String, netnsPath: String, logger: Logger,
+                        podLogFields: [(String, String)] = []) async throws {
+        // NOTE: ChainRunner.attach does not pass `podLogFields` yet, so these
+        // lines carry the pod and sandbox only once it does.
+        let logger = logger.with(podLogFields)
         var chosen: [Int32: IPAddress] = [:]
         for text in gateways {
             guard let gateway = IPAddress(text) else {

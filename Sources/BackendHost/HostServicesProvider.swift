@@ -18,6 +18,11 @@ final class HostServicesProvider: @unchecked Sendable {
     /// The C table handed to the backend; freed in deinit.
     let table: UnsafeMutablePointer<hydra_host_services_v1>
     private let stateDirectoryCString: UnsafeMutablePointer<CChar>
+    /// Pod name ("namespace/name") and number of running calls per sandbox
+    /// id, so that the backend's log lines, which the C API sends with only
+    /// the sandbox id, also name the pod. Guarded by `podLock`.
+    private var podsBySandbox: [String: (pod: String, calls: Int)] = [:]
+    private let podLock = NSLock()
 
     init(backendName: String, stateDirectory: String, executor: CNIExecutor, logger: Logger) {
         self.backendName = backendName
@@ -42,6 +47,33 @@ final class HostServicesProvider: @unchecked Sendable {
         free(stateDirectoryCString)
     }
 
+    /// Records the pod of `request` for the duration of one backend call;
+    /// each call is paired with `endPodCall(sandboxID:)`.
+    func beginPodCall(_ request: AttachRequest) {
+        guard !request.podName.isEmpty else { return }
+        podLock.lock()
+        let calls = podsBySandbox[request.sandboxID]?.calls ?? 0
+        podsBySandbox[request.sandboxID] = ("\(request.podNamespace)/\(request.podName)", calls + 1)
+        podLock.unlock()
+    }
+
+    /// Forgets the pod of `sandboxID` once its last running call ended.
+    func endPodCall(sandboxID: String) {
+        podLock.lock()
+        if let entry = podsBySandbox[sandboxID] {
+            podsBySandbox[sandboxID] = entry.calls > 1 ? (entry.pod, entry.calls - 1) : nil
+        }
+        podLock.unlock()
+    }
+
+    /// Log fields `pod` (when a running call registered it) and `sandbox`.
+    func podLogFields(sandboxID: String) -> [(String, String)] {
+        podLock.lock()
+        let pod = podsBySandbox[sandboxID]?.pod
+        podLock.unlock()
+        return (pod.map { [("pod", $0)] } ?? []) + [("sandbox", sandboxID)]
+    }
+
     private static func provider(_ context: UnsafeMutableRawPointer?) -> HostServicesProvider? {
         context.map { Unmanaged<HostServicesProvider>.fromOpaque($0).takeUnretainedValue() }
     }
@@ -51,7 +83,7 @@ final class HostServicesProvider: @unchecked Sendable {
         guard let provider = provider(context) else { return }
         let text = message.map { String(cString: $0) } ?? ""
         var fields: [(String, String)] = []
-        if let sandboxID { fields.append(("sandboxID", String(cString: sandboxID))) }
+        if let sandboxID { fields = provider.podLogFields(sandboxID: String(cString: sandboxID)) }
         let logLevel: LogLevel
         switch UInt32(bitPattern: level) {
         case HYDRA_LOG_DEBUG.rawValue: logLevel = .debug
@@ -92,9 +124,12 @@ final class HostServicesProvider: @unchecked Sendable {
             let output = try executor.execute(invocation, deadlineNanoseconds: deadlineNanoseconds)
             return (0, output.isEmpty ? nil : String(decoding: output, as: UTF8.self), nil)
         } catch {
+            // A backend may leave out the K8S_POD_* args; the running call's pod fills the gap.
+            let fields = invocation.podLogFields.contains { $0.0 == "pod" }
+                ? invocation.podLogFields : podLogFields(sandboxID: request.containerID)
             logger.warning("CNI plugin run for backend failed",
-                           [("plugin", request.type), ("command", request.command),
-                            ("sandboxID", request.containerID), ("error", error.description)])
+                           [("plugin", request.type), ("command", request.command)] + fields
+                            + [("error", error.description)])
             switch error {
             case .plugin(_, let pluginError):
                 let text = pluginError.details.isEmpty ? pluginError.msg : "\(pluginError.msg): \(pluginError.details)"

@@ -70,16 +70,20 @@ public final class LoadedBackend: @unchecked Sendable {
     /// Attaches `request` and returns the backend's CNI result.
     public func attach(_ request: AttachRequest, deadline: Deadline) async throws(BackendCallError) -> CNIResult {
         let text = request.jsonValue().encodedString()
-        let output = try await call(operation: "attach", sandboxID: request.sandboxID, deadline: deadline) { table, instance, deadline, result, message in
+        services.beginPodCall(request)
+        defer { services.endPodCall(sandboxID: request.sandboxID) }
+        let output = try await call(operation: "attach", podLogFields: request.podLogFields, deadline: deadline) { table, instance, deadline, result, message in
             table.pointee.attach!(instance, text, deadline, result, message)
         }
-        return try parseResult(output, sandboxID: request.sandboxID)
+        return try parseResult(output, podLogFields: request.podLogFields)
     }
 
     /// Detaches `request`.
     public func detach(_ request: AttachRequest, deadline: Deadline) async throws(BackendCallError) {
         let text = request.jsonValue().encodedString()
-        _ = try await call(operation: "detach", sandboxID: request.sandboxID, deadline: deadline) { table, instance, deadline, _, message in
+        services.beginPodCall(request)
+        defer { services.endPodCall(sandboxID: request.sandboxID) }
+        _ = try await call(operation: "detach", podLogFields: request.podLogFields, deadline: deadline) { table, instance, deadline, _, message in
             table.pointee.detach!(instance, text, deadline, message)
         }
     }
@@ -87,7 +91,9 @@ public final class LoadedBackend: @unchecked Sendable {
     /// Runs the backend's check for `request`.
     public func check(_ request: AttachRequest, deadline: Deadline) async throws(BackendCallError) {
         let text = request.jsonValue().encodedString()
-        _ = try await call(operation: "check", sandboxID: request.sandboxID, deadline: deadline) { table, instance, deadline, _, message in
+        services.beginPodCall(request)
+        defer { services.endPodCall(sandboxID: request.sandboxID) }
+        _ = try await call(operation: "check", podLogFields: request.podLogFields, deadline: deadline) { table, instance, deadline, _, message in
             table.pointee.check!(instance, text, deadline, message)
         }
     }
@@ -98,7 +104,7 @@ public final class LoadedBackend: @unchecked Sendable {
             throw BackendCallError(kind: .notSupported, backend: name, operation: "gc", code: 0, message: "")
         }
         let text = request.jsonValue().encodedString()
-        _ = try await call(operation: "gc", sandboxID: nil, deadline: deadline) { table, instance, deadline, _, message in
+        _ = try await call(operation: "gc", podLogFields: [], deadline: deadline) { table, instance, deadline, _, message in
             table.pointee.gc!(instance, text, deadline, message)
         }
     }
@@ -107,7 +113,7 @@ public final class LoadedBackend: @unchecked Sendable {
     /// The conformance checker uses it to send malformed JSON. Returns the
     /// result text (attach only).
     public func callRaw(operation: String, requestText: String, deadline: Deadline) async throws(BackendCallError) -> String? {
-        try await call(operation: operation, sandboxID: nil, deadline: deadline) { table, instance, deadline, result, message in
+        try await call(operation: operation, podLogFields: [], deadline: deadline) { table, instance, deadline, result, message in
             switch operation {
             case "attach": return table.pointee.attach!(instance, requestText, deadline, result, message)
             case "detach": return table.pointee.detach!(instance, requestText, deadline, message)
@@ -165,14 +171,14 @@ public final class LoadedBackend: @unchecked Sendable {
 
     /// Runs `body` on a dedicated thread and waits for it or the deadline,
     /// whichever comes first. Returns the result string the backend set.
-    private func call(operation: String, sandboxID: String?, deadline: Deadline,
+    private func call(operation: String, podLogFields: [(String, String)], deadline: Deadline,
                       _ body: @escaping RawCall) async throws(BackendCallError) -> String? {
         if deadline.hasExpired {
             let error = BackendCallError(kind: .deadlineExceeded, backend: name, operation: operation,
                                          code: UInt32(HYDRA_HOST_ERR_DEADLINE_EXCEEDED),
                                          message: "the deadline passed before the call started")
-            logger.warning("backend call not started", [("operation", operation), ("sandboxID", sandboxID ?? ""),
-                                                        ("error", error.description)])
+            logger.warning("backend call not started",
+                           [("operation", operation)] + podLogFields + [("error", error.description)])
             throw error
         }
         guard beginCall() else {
@@ -190,8 +196,8 @@ public final class LoadedBackend: @unchecked Sendable {
                 if !completion.finish(result) {
                     let lateMilliseconds = (MonotonicClock.now() - deadline.monotonicNanoseconds) / 1_000_000
                     self.logger.warning("backend call returned after its deadline; result discarded",
-                                        [("operation", operation), ("sandboxID", sandboxID ?? ""),
-                                         ("lateMs", "\(lateMilliseconds)")])
+                                        [("operation", operation)] + podLogFields
+                                            + [("lateMs", "\(lateMilliseconds)")])
                 }
             }
             thread.name = "hydra-backend-\(name)"
@@ -212,8 +218,8 @@ public final class LoadedBackend: @unchecked Sendable {
         case .success(let output):
             return output
         case .failure(let error):
-            logger.warning("backend call failed", [("operation", operation), ("sandboxID", sandboxID ?? ""),
-                                                   ("error", error.description)])
+            logger.warning("backend call failed",
+                           [("operation", operation)] + podLogFields + [("error", error.description)])
             throw error
         }
     }
@@ -238,21 +244,21 @@ public final class LoadedBackend: @unchecked Sendable {
         return .failure(BackendCallError(kind: kind, backend: name, operation: operation, code: code, message: messageText))
     }
 
-    private func parseResult(_ output: String?, sandboxID: String) throws(BackendCallError) -> CNIResult {
+    private func parseResult(_ output: String?, podLogFields: [(String, String)]) throws(BackendCallError) -> CNIResult {
         guard let output, !output.isEmpty else {
-            throw invalidResult("attach succeeded but returned no result", sandboxID: sandboxID)
+            throw invalidResult("attach succeeded but returned no result", podLogFields: podLogFields)
         }
         do {
             return try CNIResult(parsing: Data(output.utf8))
         } catch {
-            throw invalidResult("\(error); result was: \(output.prefix(200))", sandboxID: sandboxID)
+            throw invalidResult("\(error); result was: \(output.prefix(200))", podLogFields: podLogFields)
         }
     }
 
-    private func invalidResult(_ message: String, sandboxID: String) -> BackendCallError {
+    private func invalidResult(_ message: String, podLogFields: [(String, String)]) -> BackendCallError {
         let error = BackendCallError(kind: .invalidResult, backend: name, operation: "attach",
                                      code: UInt32(HYDRA_HOST_ERR_INVALID_RESULT), message: message)
-        logger.warning("backend returned an invalid result", [("sandboxID", sandboxID), ("error", error.description)])
+        logger.warning("backend returned an invalid result", podLogFields + [("error", error.description)])
         return error
     }
 }

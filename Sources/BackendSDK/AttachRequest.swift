@@ -149,3 +149,14 @@ public struct AttachRequest: Sendable, Equatable {
         return .object(object)
     }
 }
+
+extension AttachRequest {
+    /// Log fields naming the pod (`pod` as namespace/name, left out when the
+    /// request carries no pod name) and the sandbox (`sandbox`).
+    public var podLogFields: [(String, String)] {
+        var fields: [(String, String)] = []
+        if !podName.isEmpty { fields.append(("pod", "\(podNamespace)/\(podName)")) }
+        fields.append(("sandbox", sandboxID))
+        return fields
+    }
+}

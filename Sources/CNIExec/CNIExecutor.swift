@@ -54,8 +54,8 @@ public struct CNIExecutor: Sendable {
         if deadlineNanoseconds != 0 && started >= deadlineNanoseconds {
             let error = CNIExecError.timedOut(path: path, command: invocation.command, afterMilliseconds: 0)
             logger.warning("CNI plugin not started: deadline already passed",
-                           [("plugin", path), ("command", invocation.command),
-                            ("deadlineNs", "\(deadlineNanoseconds)"), ("nowNs", "\(started)")])
+                           [("plugin", path), ("command", invocation.command)] + invocation.podLogFields
+                            + [("deadlineNs", "\(deadlineNanoseconds)"), ("nowNs", "\(started)")])
             throw error
         }
 
@@ -64,15 +64,14 @@ public struct CNIExecutor: Sendable {
             output = try PluginProcess.run(path: path, command: invocation.command, environment: environment,
                                            input: invocation.stdinData, deadlineNanoseconds: deadlineNanoseconds)
         } catch {
-            logger.warning("CNI plugin run failed", [("plugin", path), ("command", invocation.command),
-                                                     ("containerID", invocation.containerID), ("error", "\(error)")])
+            logger.warning("CNI plugin run failed", [("plugin", path), ("command", invocation.command)]
+                           + invocation.podLogFields + [("error", "\(error)")])
             throw error
         }
         let elapsedMilliseconds = (MonotonicClock.now() - started) / 1_000_000
-        logger.debug("CNI plugin finished", [("plugin", path), ("command", invocation.command),
-                                             ("containerID", invocation.containerID),
-                                             ("exitStatus", "\(output.exitStatus ?? -1)"),
-                                             ("ms", "\(elapsedMilliseconds)")])
+        logger.debug("CNI plugin finished", [("plugin", path), ("command", invocation.command)]
+                     + invocation.podLogFields
+                     + [("exitStatus", "\(output.exitStatus ?? -1)"), ("ms", "\(elapsedMilliseconds)")])
 
         if output.exitStatus == 0 { return output.stdout }
 

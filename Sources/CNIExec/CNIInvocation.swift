@@ -29,6 +29,19 @@ public struct CNIInvocation: Sendable, Equatable {
         self.args = args
     }
 
+    /// Log fields naming the pod and sandbox of this run: `pod` as
+    /// namespace/name from the `K8S_POD_NAMESPACE` and `K8S_POD_NAME` args,
+    /// when both are present, and `sandbox` from CNI_CONTAINERID, which
+    /// Hydra sets to the pod sandbox id.
+    public var podLogFields: [(String, String)] {
+        var fields: [(String, String)] = []
+        let namespace = args.last { $0.key == "K8S_POD_NAMESPACE" }?.value
+        let name = args.last { $0.key == "K8S_POD_NAME" }?.value
+        if let namespace, let name { fields.append(("pod", "\(namespace)/\(name)")) }
+        if !containerID.isEmpty { fields.append(("sandbox", containerID)) }
+        return fields
+    }
+
     /// CNI_ARGS as the specification writes it: `key=value` pairs joined by ";".
     public var cniArgs: String {
         args.map { "\($0.key)=\($0.value)" }.joined(separator: ";")

@@ -39,8 +39,11 @@ struct ClientEventRecorder: PodEventRecorder {
             do {
                 try await client.createEvent(event)
             } catch {
+                // NOTE: PodEventRecorder passes no sandbox id, so this line names
+                // the pod (and its UID) but not the sandbox.
                 logger.warning("failed to record pod event",
-                               [("pod", "\(pod.namespace)/\(pod.name)"), ("reason", reason), ("error", "\(error)")])
+                               [("pod", "\(pod.namespace)/\(pod.name)"), ("uid", pod.uid), ("reason", reason),
+                                ("error", "\(error)")])
             }
         }
     }

@@ -218,6 +218,9 @@ public actor AnnotationPatchQueue {
     }
 
     /// Reads the pod, checks its UID and sends the merge patch.
+    /// NOTE: the log lines name the pod and its UID but no sandbox id: the
+    /// queue is keyed by pod, merges patches from any of its sandboxes, and
+    /// PodStatusPublisher passes no sandbox id.
     private func apply(_ patch: PendingPatch, to pod: NamespacedName) async -> Outcome {
         let fields = [("pod", pod.description), ("uid", patch.uid), ("attempt", String(patch.failures + 1))]
         do {

@@ -191,7 +191,9 @@ extension Orchestrator {
             try store.save(record)
         } catch {
             count { $0.stateWriteFailures += 1 }
-            logger.error("failed to write sandbox record", [("sandbox", record.sandboxID), ("error", "\(error)")])
+            logger.error("failed to write sandbox record",
+                         [("pod", "\(record.pod.namespace)/\(record.pod.name)"), ("sandbox", record.sandboxID),
+                          ("error", "\(error)")])
             throw error
         }
     }

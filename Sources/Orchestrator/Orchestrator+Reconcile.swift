@@ -29,7 +29,8 @@ extension Orchestrator {
         for unreadable in loaded.unreadable {
             reportUnreadable(unreadable, pod: knownPods[unreadable.sandboxID])
             let restored = await serializer.run(unreadable.sandboxID) {
-                self.restoreSalvaged(unreadable, log: self.logger.with([("sandbox", unreadable.sandboxID)])) != nil
+                let log = self.sandboxLogger(unreadable.sandboxID, pod: knownPods[unreadable.sandboxID])
+                return self.restoreSalvaged(unreadable, log: log) != nil
             }
             if restored { salvaged.append(unreadable.sandboxID) }
         }
@@ -65,8 +66,9 @@ extension Orchestrator {
     /// pod. The caller then tries `restoreSalvaged`.
     private func reportUnreadable(_ unreadable: UnreadableRecord, pod: PodSandbox?) {
         count { $0.unreadableRecords += 1 }
-        logger.error("sandbox record unreadable, moved aside; detaching what can still be decoded",
-                     [("sandbox", unreadable.sandboxID), ("movedTo", unreadable.movedTo), ("error", unreadable.reason)])
+        sandboxLogger(unreadable.sandboxID, pod: pod)
+            .error("sandbox record unreadable, moved aside; detaching what can still be decoded",
+                   [("movedTo", unreadable.movedTo), ("error", unreadable.reason)])
         if let pod {
             events?.record(pod: Self.reference(pod), type: .warning, reason: "NetworkRecordUnreadable",
                            message: "Hydra's record of this sandbox's networks was unreadable and moved to \(unreadable.movedTo): \(unreadable.reason)")
@@ -76,7 +78,7 @@ extension Orchestrator {
     /// Detaches a vanished sandbox or clears an interrupted attach. The caller
     /// owns the sandbox's serializer slot.
     private func reconcileRecord(sandboxID: String) async {
-        let log = logger.with([("sandbox", sandboxID)])
+        let log = sandboxLogger(sandboxID, pod: state.current.knownPods[sandboxID])
         let record: SandboxRecord
         do {
             guard let loaded = try store.load(sandboxID: sandboxID) else { return }
@@ -89,7 +91,7 @@ extension Orchestrator {
             log.error("reconcile failed to read sandbox record", [("error", "\(error)")])
             return
         }
-        let podLog = log.with([("pod", "\(record.pod.namespace)/\(record.pod.name)")])
+        let podLog = logger.with([("pod", "\(record.pod.namespace)/\(record.pod.name)"), ("sandbox", sandboxID)])
 
         guard state.current.knownPods[sandboxID] != nil else {
             if record.attachments.isEmpty && record.intent == nil {

@@ -90,6 +90,13 @@ public final class Orchestrator: PodLifecycleHandler {
         logger.with([("pod", Self.podName(pod)), ("sandbox", pod.id)])
     }
 
+    /// A logger for `sandboxID` that also names the pod when it is known.
+    /// NOTE: lines about a sandbox whose pod is neither known to the runtime
+    /// nor readable from its record carry only `sandbox`.
+    func sandboxLogger(_ sandboxID: String, pod: PodSandbox?) -> Logger {
+        logger.with((pod.map { [("pod", Self.podName($0))] } ?? []) + [("sandbox", sandboxID)])
+    }
+
     // MARK: PodLifecycleHandler
 
     public func configure(runtimeConfig: String) async throws {
