@@ -51,7 +51,19 @@ public final class BridgePlugin: Sendable {
                            msg: "interface \"\(request.ifName)\" already exists in network namespace \"\(request.netns)\"")
         }
 
+        // host-local allocation is file work, so it runs on a thread of its
+        // own while this thread creates the bridge port.
+        let allocationTask = config.ipamType == nil ? nil : BackgroundTask { [ipam] in
+            try ipam.add(request, deadline: deadline)
+        }
         var rollback = Rollback()
+        if let allocationTask {
+            // The release must run even after the deadline has passed, so
+            // it gets a short deadline of its own.
+            rollback.add { [ipam] in
+                if (try? allocationTask.wait()) != nil { try? ipam.del(request, deadline: .after(seconds: 2)) }
+            }
+        }
         do {
             try deadline.check(before: "creating the bridge")
             let hostSocket = try host.makeSocket()
@@ -81,12 +93,8 @@ public final class BridgePlugin: Sendable {
                 try spoofCheck.setup(hostInterface: hostVethName, mac: podMAC.description)
             }
 
-            if config.ipamType != nil {
-                try deadline.check(before: "IPAM allocation")
-                let allocation = try ipam.add(request, deadline: deadline)
-                // The release must run even after the deadline has passed, so
-                // it gets a short deadline of its own.
-                rollback.add { [ipam] in try? ipam.del(request, deadline: .after(seconds: 2)) }
+            if let allocationTask {
+                let allocation = try allocationTask.wait()
                 guard !allocation.ips.isEmpty else {
                     throw CNIError(code: CNIError.internalError, msg: "IPAM plugin returned missing IP config")
                 }

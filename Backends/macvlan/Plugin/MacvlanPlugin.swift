@@ -46,8 +46,12 @@ public final class MacvlanPlugin: Sendable {
                            msg: "interface \"\(request.ifName)\" already exists in network namespace \"\(request.netns)\"")
         }
 
+        // host-local allocation is file work, so it runs on a thread of its
+        // own while this thread creates the macvlan.
+        let allocationTask = config.ipamType == nil ? nil : BackgroundTask { [ipam] in
+            try ipam.add(request, deadline: deadline)
+        }
         var created = false
-        var allocated = false
         do {
             try deadline.check(before: "creating the macvlan")
             try createMacvlan(request: request, config: config, mac: mac, master: master, pod: pod,
@@ -58,10 +62,8 @@ public final class MacvlanPlugin: Sendable {
             var result = CNIResult(cniVersion: config.cniVersion.isEmpty ? CNIVersion.current.description : config.cniVersion)
             result.interfaces = [CNIResult.Interface(name: request.ifName, mac: link.mac?.description, sandbox: request.netns)]
 
-            if config.ipamType != nil {
-                try deadline.check(before: "IPAM allocation")
-                let allocation = try ipam.add(request, deadline: deadline)
-                allocated = true
+            if let allocationTask {
+                let allocation = try allocationTask.wait()
                 guard !allocation.ips.isEmpty else {
                     throw CNIError(code: CNIError.internalError, msg: "IPAM plugin returned missing IP config")
                 }
@@ -88,7 +90,9 @@ public final class MacvlanPlugin: Sendable {
         } catch {
             // The release must run even after the deadline has passed, so it
             // gets a short deadline of its own.
-            if allocated { try? ipam.del(request, deadline: .after(seconds: 2)) }
+            if let allocationTask, (try? allocationTask.wait()) != nil {
+                try? ipam.del(request, deadline: .after(seconds: 2))
+            }
             if created, let link = try? podSocket.linkIfPresent(named: request.ifName) {
                 try? podSocket.deleteLink(index: link.index)
             }
