@@ -153,7 +153,7 @@ func makeRequest(sandboxID: String = "sandbox-\(randomSuffix(12))", netns: Strin
     return AttachmentRequest(sandboxID: sandboxID, pod: pod, netnsPath: netns, network: network,
                              definitionNamespace: nil, interface: interface, config: config,
                              runtimeConfig: runtimeConfig, defaultRoute: defaultRoute,
-                             cniArgs: ["IgnoreUnknown": "true", "K8S_POD_NAMESPACE": pod.namespace,
+                             cniArgs: ["IgnoreUnknown": "1", "K8S_POD_NAMESPACE": pod.namespace,
                                        "K8S_POD_NAME": pod.name, "K8S_POD_INFRA_CONTAINER_ID": sandboxID,
                                        "K8S_POD_UID": pod.uid])
 }
