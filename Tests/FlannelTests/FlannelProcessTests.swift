@@ -1,5 +1,7 @@
 import Etcd
 import Foundation
+import Netns
+import NetworkSetup
 import Testing
 @testable import FlannelNetwork
 
@@ -335,6 +337,73 @@ final class UnderlayEtcd: @unchecked Sendable {
             }
         }
     }
+
+    /// The backend lists the leases, then its watch request reaches etcd
+    /// only after the history since that listing was compacted, so etcd
+    /// cancels the watch as compacted and the backend must list again.
+    @Test(.enabled(if: getuid() == 0, "needs root"))
+    func watchFromCompactedRevisionResyncs() async throws {
+        try await offPool {
+            let etcd = try EtcdServer()
+            defer { etcd.stop() }
+            let proxy = try EtcdHoldingProxy(upstreamPort: etcd.clientPort)
+            defer { proxy.stop() }
+            let cluster = try Cluster(etcd: etcd)
+            defer { cluster.shutdown() }
+            let node = try cluster.addNodeNamespaceOnly(1)
+            var options = cluster.options(node)
+            options.etcd = EtcdConfiguration(endpoints: [proxy.endpoint], connectTimeout: .milliseconds(500),
+                                             requestTimeout: .seconds(2))
+            let messages = MessageLog()
+            let host = HostNamespace(namespace: try NetworkNamespace(path: node.namespace.path))
+            node.backend = try FlannelBackend(options: options, stateDirectory: node.stateDirectory, hostNamespace: host) { _, message in
+                messages.append(message)
+            }
+            func lease(_ publicIP: String, _ mac: String) -> Data {
+                Data(#"{"PublicIP":"\#(publicIP)","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":2,"VtepMAC":"\#(mac)"}}"#.utf8)
+            }
+            let subnets = cluster.prefix + "/subnets/"
+            let client = try cluster.client()
+            try client.put(subnets + "10.240.111.0-24", value: lease("192.0.2.111", "0e:1f:2a:3b:4c:11"))
+            #expect(eventually { node.backend!.node.programmedPeers.count == 1 })
+
+            // End the running watch; the backend lists again and its next watch request is held.
+            proxy.holdWatches = true
+            proxy.dropConnections()
+            #expect(eventually(20) { proxy.heldWatchRequests > 0 })
+
+            try client.delete(subnets + "10.240.111.0-24")
+            try client.put(subnets + "10.240.112.0-24", value: lease("192.0.2.112", "0e:1f:2a:3b:4c:12"))
+            let revision = try client.put(cluster.prefix + "/unrelated", value: Data("x".utf8))
+            try client.compact(revision: revision)
+            proxy.holdWatches = false
+
+            #expect(eventually(20) {
+                node.backend!.node.programmedPeers.map { "\($0.subnet)" } == ["10.240.112.0/24"]
+            })
+            let routes = try node.namespace.ip(["route", "show", "dev", "flannel.2"])
+            #expect(routes.contains("10.240.112.0/24 via 10.240.112.0 onlink"))
+            #expect(!routes.contains("10.240.111.0"))
+            let neighbours = try node.namespace.ip(["neigh", "show", "dev", "flannel.2"])
+            #expect(neighbours.contains("10.240.112.0 lladdr 0e:1f:2a:3b:4c:12 PERMANENT"))
+            #expect(!neighbours.contains("10.240.111.0"))
+            let fdb = try sh("/usr/sbin/bridge", ["-n", node.namespace.name, "fdb", "show", "dev", "flannel.2"])
+            #expect(fdb.contains("0e:1f:2a:3b:4c:12 dst 192.0.2.112 self permanent"))
+            #expect(!fdb.contains("0e:1f:2a:3b:4c:11"))
+            // The resync came from the compacted watch, not from a reconnect.
+            #expect(messages.contains("was compacted at revision"), "backend log: \(messages.all)")
+        }
+    }
+}
+
+/// Messages a backend logged, collected from its background threads.
+final class MessageLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var messages: [String] = []
+
+    func append(_ message: String) { lock.withLock { messages.append(message) } }
+    var all: [String] { lock.withLock { messages } }
+    func contains(_ text: String) -> Bool { all.contains { $0.contains(text) } }
 }
 
 /// The IPv4 address of `net1` inside a pod namespace, or nil.
