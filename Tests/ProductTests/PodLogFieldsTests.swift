@@ -1,11 +1,11 @@
 import Foundation
 import Testing
 
-/// `hydra run` with JSON logs at debug level, a chain of the native bridge
-/// backend and the reference `tuning` plugin (run by the CNI executor), and a
-/// fake API server reached with a bearer token, driven by `hydra-nri-sim`
-/// through an attach and a detach: every log line about the sandbox names
-/// its pod.
+/// `hydra run` driven by `hydra-nri-sim` through an attach and a detach, with
+/// JSON logs at debug level and a fake API server reached with a bearer token.
+/// The network chains the native bridge backend and the reference `tuning`
+/// plugin, so the CNI executor logs too. Every line about the sandbox must
+/// name its pod.
 @Suite struct PodLogFieldsTests {
     @Test(.enabled(if: getuid() == 0, "needs root"))
     func sandboxLinesNamePodAndSandbox() async throws {
@@ -74,8 +74,8 @@ import Testing
                 let simulatorStatus = try await simulator.waitForExit(timeout: .seconds(60))
                 #expect(simulatorStatus == 0, "simulator: \(simulator.errors)")
                 // The detach removed the interface, so both halves ran.
-                let gone = try await run("ip", ["-n", namespace, "link", "show", "dev", "hydra"], in: work)
-                #expect(gone.status != 0)
+                let interfaceLookup = try await run("ip", ["-n", namespace, "link", "show", "dev", "hydra"], in: work)
+                #expect(interfaceLookup.status != 0)
                 // Let the annotation queue settle before stopping, so its lines are in the log too.
                 _ = await eventually(timeout: .seconds(5)) { hydra.errors.contains("applied annotation patch") }
                 await hydra.stop()
