@@ -37,7 +37,7 @@ final class EtcdHoldingProxy: @unchecked Sendable {
         Thread { [self] in acceptLoop() }.start()
     }
 
-    /// Whether watch requests are held back; turning it off releases them.
+    /// Whether watch requests are held back. Turning it off releases them.
     var holdWatches: Bool {
         get { condition.withLock { holding } }
         set {

@@ -60,7 +60,7 @@ final class LoggedProcess: @unchecked Sendable {
 }
 
 /// etcd inside the underlay namespace, listening on the underlay bridge's
-/// address so that every node namespace reaches it; its peer URL stays on
+/// address so that every node namespace reaches it. Its peer URL stays on
 /// that namespace's loopback.
 final class UnderlayEtcd: @unchecked Sendable {
     let namespace: Namespace
@@ -178,7 +178,7 @@ final class UnderlayEtcd: @unchecked Sendable {
                                                   logPath: directory + "/sim.log")
                 #expect(eventually { FileManager.default.fileExists(atPath: socket) })
 
-                // The seed's network definition: the flannel CNI plugin's shape.
+                // The network definition in the flannel CNI plugin's shape, as clusters that ran flanneld have it.
                 let configuration: [String: Any] = [
                     "nri": ["socket": socket, "pluginName": "hydra", "pluginIndex": "50"],
                     "backends": ["dir": binaries.directory, "load": [[
@@ -320,8 +320,8 @@ final class UnderlayEtcd: @unchecked Sendable {
                 let routes = (try? node.namespace.ip(["route", "show", "dev", "flannel.2"])) ?? ""
                 return routes.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.contains("onlink") }.sorted()
             }
-            let wanted = expected.map { "\($0.subnet)/24 via \($0.subnet) onlink" }.sorted()
-            #expect(eventually(30) { peerRoutes() == wanted }, "routes: \(peerRoutes())")
+            let expectedRoutes = expected.map { "\($0.subnet)/24 via \($0.subnet) onlink" }.sorted()
+            #expect(eventually(30) { peerRoutes() == expectedRoutes }, "routes: \(peerRoutes())")
             let listed = try cluster.client().range(subnets, prefix: true).kvs.map { String($0.key.dropFirst(subnets.count)) }
             #expect(listed.sorted() == (expected.map { "\($0.subnet)-24" } + ["\(own.subnet.networkAddress)-24"]).sorted())
             #expect(node.backend!.node.programmedPeers.map { "\($0.subnet)" } == expected.map { "\($0.subnet)/24" })
@@ -331,9 +331,9 @@ final class UnderlayEtcd: @unchecked Sendable {
                 #expect(neighbours.contains("\(peer.subnet) lladdr \(peer.mac) PERMANENT"))
                 #expect(fdb.contains("\(peer.mac) dst \(peer.publicIP) self permanent"))
             }
-            for gone in ["10.240.101.0", "10.240.104.0", "0e:1f:2a:3b:4c:01", "0e:1f:2a:3b:4c:02", "0e:1f:2a:3b:4c:04"] {
-                #expect(!neighbours.contains(gone))
-                #expect(!fdb.contains(gone))
+            for removed in ["10.240.101.0", "10.240.104.0", "0e:1f:2a:3b:4c:01", "0e:1f:2a:3b:4c:02", "0e:1f:2a:3b:4c:04"] {
+                #expect(!neighbours.contains(removed))
+                #expect(!fdb.contains(removed))
             }
         }
     }
@@ -367,7 +367,7 @@ final class UnderlayEtcd: @unchecked Sendable {
             try client.put(subnets + "10.240.111.0-24", value: lease("192.0.2.111", "0e:1f:2a:3b:4c:11"))
             #expect(eventually { node.backend!.node.programmedPeers.count == 1 })
 
-            // End the running watch; the backend lists again and its next watch request is held.
+            // End the running watch. The backend lists again, and its next watch request is held.
             proxy.holdWatches = true
             proxy.dropConnections()
             #expect(eventually(20) { proxy.heldWatchRequests > 0 })
@@ -406,7 +406,7 @@ final class MessageLog: @unchecked Sendable {
     func contains(_ text: String) -> Bool { all.contains { $0.contains(text) } }
 }
 
-/// The IPv4 address of `net1` inside a pod namespace, or nil.
+/// Returns the IPv4 address of `net1` inside a pod namespace, or nil when it has none.
 func podAddress(_ pod: Namespace) -> String? {
     guard let json = try? pod.ip(["-j", "-4", "addr", "show", "dev", "net1"]) else { return nil }
     let info = jsonArray(json).first?["addr_info"] as? [[String: Any]] ?? []
