@@ -1,7 +1,7 @@
 import Foundation
 
-/// The latest STATUS answer of every configured network's chain, for the
-/// readiness check. Written by `ChainMaintenance` off the attach path and
+/// The latest STATUS result of every configured network's chain, for the
+/// readiness check. It is written by `ChainMaintenance` off the attach path and
 /// read by `/readyz` without waiting on any plugin.
 public final class ChainHealth: @unchecked Sendable {
     private let lock = NSLock()
@@ -9,12 +9,16 @@ public final class ChainHealth: @unchecked Sendable {
 
     public init() {}
 
-    /// Records the outcome of one network's STATUS: nil when it answered
-    /// success, else the reason, which names the network and the plugin.
-    public func update(network: String, problem: String?) {
+    /// Records the outcome of one network's STATUS: nil when it succeeded,
+    /// else the reason, which names the network and the plugin. Returns
+    /// true when the outcome differs from the previous one.
+    @discardableResult
+    public func update(network: String, problem: String?) -> Bool {
         lock.lock()
         defer { lock.unlock() }
+        let changed = problems[network] != problem
         problems[network] = problem
+        return changed
     }
 
     /// Forgets networks that are no longer configured.
@@ -24,7 +28,7 @@ public final class ChainHealth: @unchecked Sendable {
         problems = problems.filter { networks.contains($0.key) }
     }
 
-    /// nil when every checked chain answered STATUS with success, else the
+    /// Returns nil when every checked chain's STATUS succeeded, else the
     /// failing networks' reasons in network-name order, joined with "; ".
     public func notReadyReason() -> String? {
         lock.lock()

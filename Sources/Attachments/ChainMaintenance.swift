@@ -5,13 +5,13 @@ import Orchestrator
 
 /// Runs the CNI 1.1 maintenance verbs of every configured network off the
 /// attach path: STATUS into `ChainHealth`, which `/readyz` reads, and GC
-/// with the attachments Hydra's records still hold.
+/// with the attachments that Hydra's records still contain.
 public struct ChainMaintenance: Sendable {
     public let runner: ChainRunner
     /// The networks to maintain; read again on every pass, so that a
     /// configuration change is followed.
     public let networks: @Sendable () -> [NetworkDefinition]
-    /// Hydra's state directory, whose `sandboxes/` holds the records.
+    /// Hydra's state directory, whose `sandboxes/` contains the records.
     public let stateDirectory: String
     public let health: ChainHealth
     /// The time one network's STATUS or GC may take.
@@ -41,16 +41,24 @@ public struct ChainMaintenance: Sendable {
         let networks = networks()
         health.retain(networks: Set(networks.map(\.name)))
         for network in networks {
+            let problem: String?
             do {
                 try await runner.status(network: network.name, config: network.config,
                                         deadline: .now + callTimeout)
-                health.update(network: network.name, problem: nil)
+                problem = nil
             } catch let error as ChainStepError {
                 let cniError = error.cniError
-                health.update(network: network.name,
-                              problem: "\(cniError.msg) (code \(cniError.code))")
+                problem = "\(cniError.msg) (code \(cniError.code))"
             } catch {
-                health.update(network: network.name, problem: "network \"\(network.name)\": STATUS failed: \(error)")
+                problem = "network \"\(network.name)\": STATUS failed: \(error)"
+            }
+            // Logged on change only, so that a lasting failure does not
+            // repeat every pass.
+            guard health.update(network: network.name, problem: problem) else { continue }
+            if let problem {
+                logger.warning("network chain not ready", [("network", network.name), ("error", problem)])
+            } else {
+                logger.info("network chain ready", [("network", network.name)])
             }
         }
     }

@@ -6,7 +6,7 @@ import Testing
 
 /// The daemon's periodic STATUS and GC passes over configured networks.
 @Suite struct ChainMaintenanceTests {
-    @Test func statusFailureMakesTheNetworkNotReadyUntilItRecovers() async throws {
+    @Test func statusFailureBlocksReadinessUntilRecovery() async throws {
         let directory = try TemporaryDirectory()
         let marker = directory.path + "/unavailable"
         try directory.script("pool", """
@@ -19,7 +19,7 @@ import Testing
             """)
         let runner = try makeRunner(directories: [directory.path], cacheDirectory: nil)
         let current: JSONValue = ["cniVersion": "1.1.0", "name": "pooled", "plugins": [["type": "pool"]]]
-        // A 1.0.0 chain has no STATUS: it stays ready whatever the plugin would answer.
+        // A 1.0.0 chain has no STATUS: it stays ready whatever the plugin would return.
         let older: JSONValue = ["cniVersion": "1.0.0", "name": "older", "plugins": [["type": "pool"]]]
         let networks = [NetworkDefinition(name: "pooled", config: current),
                         NetworkDefinition(name: "older", config: older)]
@@ -44,7 +44,7 @@ import Testing
         #expect(health.notReadyReason() == nil)
     }
 
-    @Test func gcDeletesCachedAttachmentsOfSandboxesWithoutRecords() async throws {
+    @Test func gcDeletesCacheOfRecordlessSandbox() async throws {
         let directory = try TemporaryDirectory()
         let log = directory.path + "/log"
         try FileManager.default.createDirectory(atPath: log, withIntermediateDirectories: true)

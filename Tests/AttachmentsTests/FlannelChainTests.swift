@@ -45,7 +45,7 @@ final class PrivateEtcd: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// A free TCP port on 127.0.0.1, picked by the kernel through bind(2) to port 0.
+    /// Returns a free TCP port on 127.0.0.1, picked by the kernel through bind(2) to port 0.
     static func freeLoopbackPort() -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
@@ -63,7 +63,7 @@ final class PrivateEtcd: @unchecked Sendable {
     }
 }
 
-/// The seed deployment's network: the native flannel backend followed by
+/// A flannel network with portmap after it: the native flannel backend followed by
 /// Debian's exec'd portmap in one plugin list.
 @Suite struct FlannelChainTests {
     @Test(.enabled(if: getuid() == 0, "needs root"))
