@@ -8,8 +8,11 @@ import Orchestrator
 /// with the attachments that Hydra's records still contain.
 public struct ChainMaintenance: Sendable {
     public let runner: ChainRunner
-    /// The networks to maintain; read again on every pass, so that a
+    /// The networks to maintain, read again on every pass so that a
     /// configuration change is followed.
+    /// NOTE: the daemon passes the configuration file's networks only, so
+    /// networks from NetworkAttachmentDefinitions, and networks removed from
+    /// the file, get neither STATUS nor GC.
     public let networks: @Sendable () -> [NetworkDefinition]
     /// Hydra's state directory, whose `sandboxes/` contains the records.
     public let stateDirectory: String
