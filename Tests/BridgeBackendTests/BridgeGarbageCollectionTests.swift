@@ -23,9 +23,22 @@ final class TestStateDirectory: @unchecked Sendable {
     }
 }
 
+/// What `bridgeGCDetachesUnlistedAttachment` observed after gc.
+struct BridgeGCObservation: Sendable {
+    var droppedInterfacePresent: Bool
+    var droppedHostVethGone: Bool
+    var keptInterfacePresent: Bool
+    var reserved: [String]
+    var remainingRecords: [String]
+    var keptRecordHasResult: Bool
+}
+
+// The kernel and file work runs on a thread of its own, and the test
+// checks what it returns, so that every expectation is recorded in the
+// test's own task.
 @Test(.enabled(if: getuid() == 0, "needs root"))
 func bridgeGCDetachesUnlistedAttachment() async throws {
-    try await onThread {
+    let seen = try await onThread { () throws -> BridgeGCObservation in
         let fixture = try BridgeFixture()
         let state = TestStateDirectory()
         let records = AttachmentRecords(stateDirectory: state.path)
@@ -37,42 +50,50 @@ func bridgeGCDetachesUnlistedAttachment() async throws {
         try records.save(kept, result: try fixture.plugin.add(kept))
         let droppedResult = try fixture.plugin.add(dropped)
         try records.save(dropped, result: droppedResult)
-        let droppedHostVeth = droppedResult.interfaces[1].name
+        defer { try? fixture.plugin.del(kept) }
 
         let request = GCRequest(validAttachments: [AttachmentID(sandboxID: "gc-kept", networkName: fixture.network, ifName: "net1")])
         try records.collectGarbage(keeping: request, startedAt: Date().addingTimeInterval(1), deadline: .after(seconds: 10)) {
             try fixture.plugin.del($0)
         }
 
-        #expect(droppedPod.ipLink("net1") == nil)
-        #expect(fixture.host.waitUntilGone(droppedHostVeth))
-        #expect(keptPod.ipLink("net1") != nil)
-        #expect(fixture.data.reservedAddresses(network: fixture.network) == ["10.22.0.2"])
-        let remaining = records.list().records.map(\.request.sandboxID)
-        #expect(remaining == ["gc-kept"])
-        #expect(records.list().records.first?.request.prevResult != nil)
-
-        try fixture.plugin.del(kept)
+        let remaining = records.list().records
+        return BridgeGCObservation(
+            droppedInterfacePresent: droppedPod.ipLink("net1") != nil,
+            droppedHostVethGone: fixture.host.waitUntilGone(droppedResult.interfaces[1].name),
+            keptInterfacePresent: keptPod.ipLink("net1") != nil,
+            reserved: fixture.data.reservedAddresses(network: fixture.network),
+            remainingRecords: remaining.map(\.request.sandboxID),
+            keptRecordHasResult: remaining.first?.request.prevResult != nil)
     }
+
+    #expect(!seen.droppedInterfacePresent)
+    #expect(seen.droppedHostVethGone)
+    #expect(seen.keptInterfacePresent)
+    #expect(seen.reserved == ["10.22.0.2"])
+    #expect(seen.remainingRecords == ["gc-kept"])
+    #expect(seen.keptRecordHasResult)
 }
 
 @Test(.enabled(if: getuid() == 0, "needs root"))
 func bridgeGCKeepsRecordsNewerThanStart() async throws {
-    try await onThread {
+    let (interfacePresent, recordCount) = try await onThread { () throws -> (Bool, Int) in
         let fixture = try BridgeFixture()
         let state = TestStateDirectory()
         let records = AttachmentRecords(stateDirectory: state.path)
         let pod = try TestNamespace("hypod")
         let request = try makeRequest(fixture.config(), netns: pod.path, sandboxID: "gc-new")
         try records.save(request, result: try fixture.plugin.add(request))
+        defer { try? fixture.plugin.del(request) }
 
         try records.collectGarbage(keeping: GCRequest(validAttachments: []), startedAt: .distantPast,
                                    deadline: .after(seconds: 10)) { try fixture.plugin.del($0) }
 
-        #expect(pod.ipLink("net1") != nil)
-        #expect(records.list().records.count == 1)
-        try fixture.plugin.del(request)
+        return (pod.ipLink("net1") != nil, records.list().records.count)
     }
+
+    #expect(interfacePresent)
+    #expect(recordCount == 1)
 }
 
 @Test func attachmentRecordsDropUnreadableFiles() throws {
@@ -119,7 +140,8 @@ func bridgeGCKeepsRecordsNewerThanStart() async throws {
 
 @Test(.enabled(if: getuid() == 0, "needs root"))
 func bridgeAttachPastDeadlineLeavesNothing() async throws {
-    try await onThread {
+    let (caught, interfacePresent, reserved, veths) = try await onThread {
+        () throws -> (CNIError?, Bool, [String], Int) in
         let fixture = try BridgeFixture()
         let pod = try TestNamespace("hypod")
         let request = try makeRequest(fixture.config(), netns: pod.path, sandboxID: "late")
@@ -131,12 +153,13 @@ func bridgeAttachPastDeadlineLeavesNothing() async throws {
         } catch let error as CNIError {
             caught = error
         }
-
-        #expect(caught?.code == CNIError.tryAgainLater)
-        #expect(caught?.msg.contains("deadline") == true)
-        #expect(pod.ipLink("net1") == nil)
-        #expect(fixture.data.reservedAddresses(network: fixture.network).isEmpty)
         let veths = jsonArray(try fixture.host.run("/usr/sbin/ip", ["-j", "link", "show", "type", "veth"]))
-        #expect(veths.isEmpty)
+        return (caught, pod.ipLink("net1") != nil, fixture.data.reservedAddresses(network: fixture.network), veths.count)
     }
+
+    #expect(caught?.code == CNIError.tryAgainLater)
+    #expect(caught?.msg.contains("deadline") == true)
+    #expect(!interfacePresent)
+    #expect(reserved.isEmpty)
+    #expect(veths == 0)
 }

@@ -14,9 +14,13 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
     }
 }
 
+// The kernel and file work runs on a thread of its own, and each test
+// checks what it returns, so that every expectation is recorded in the
+// test's own task.
 @Test(.enabled(if: getuid() == 0, "needs root"))
 func macvlanGCDetachesUnlistedAttachment() async throws {
-    try await onThread {
+    let (droppedPresent, keptPresent, reserved, remaining) = try await onThread {
+        () throws -> (Bool, Bool, [String], [String]) in
         let fixture = try MacvlanFixture()
         let statePath = "/tmp/hydra-state-test-\(randomSuffix(10))"
         defer { _ = try? runCommand("/bin/rm", ["-rf", statePath]) }
@@ -27,23 +31,27 @@ func macvlanGCDetachesUnlistedAttachment() async throws {
         let dropped = try makeRequest(fixture.config(), netns: droppedPod.path, sandboxID: "mv-gc-dropped")
         try records.save(kept, result: try fixture.plugin.add(kept))
         try records.save(dropped, result: try fixture.plugin.add(dropped))
+        defer { try? fixture.plugin.del(kept) }
 
         let request = GCRequest(validAttachments: [AttachmentID(sandboxID: "mv-gc-kept", networkName: fixture.network, ifName: "net1")])
         try records.collectGarbage(keeping: request, startedAt: Date().addingTimeInterval(1), deadline: .after(seconds: 10)) {
             try fixture.plugin.del($0)
         }
 
-        #expect(droppedPod.ipLink("net1") == nil)
-        #expect(keptPod.ipLink("net1") != nil)
-        #expect(fixture.data.reservedAddresses(network: fixture.network) == ["10.40.0.10"])
-        #expect(records.list().records.map(\.request.sandboxID) == ["mv-gc-kept"])
-        try fixture.plugin.del(kept)
+        return (droppedPod.ipLink("net1") != nil, keptPod.ipLink("net1") != nil,
+                fixture.data.reservedAddresses(network: fixture.network),
+                records.list().records.map(\.request.sandboxID))
     }
+
+    #expect(!droppedPresent)
+    #expect(keptPresent)
+    #expect(reserved == ["10.40.0.10"])
+    #expect(remaining == ["mv-gc-kept"])
 }
 
 @Test(.enabled(if: getuid() == 0, "needs root"))
 func macvlanAttachPastDeadlineLeavesNothing() async throws {
-    try await onThread {
+    let (caught, interfacePresent, reserved) = try await onThread { () throws -> (CNIError?, Bool, [String]) in
         let fixture = try MacvlanFixture()
         let pod = try TestNamespace("hypod")
         let request = try makeRequest(fixture.config(), netns: pod.path, sandboxID: "mv-late")
@@ -55,9 +63,10 @@ func macvlanAttachPastDeadlineLeavesNothing() async throws {
         } catch let error as CNIError {
             caught = error
         }
-
-        #expect(caught?.code == CNIError.tryAgainLater)
-        #expect(pod.ipLink("net1") == nil)
-        #expect(fixture.data.reservedAddresses(network: fixture.network).isEmpty)
+        return (caught, pod.ipLink("net1") != nil, fixture.data.reservedAddresses(network: fixture.network))
     }
+
+    #expect(caught?.code == CNIError.tryAgainLater)
+    #expect(!interfacePresent)
+    #expect(reserved.isEmpty)
 }
