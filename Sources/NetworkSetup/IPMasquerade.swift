@@ -37,9 +37,7 @@ public struct IPMasquerade: Sendable {
         let comment = Self.comment(network: network, containerID: containerID)
         let tool = Self.tool(for: address)
         let multicast = address.address.isIPv4 ? "224.0.0.0/4" : "ff00::/8"
-        func wait() -> [String] {
-            deadline == .none ? ["--wait"] : ["--wait", String(max(1, Int(deadline.secondsLeft(max: 60))))]
-        }
+        let wait = { Self.lockWait(until: deadline) }
 
         let chains = try host.runCommand(tool, wait() + ["-t", "nat", "-S"])
         if !chains.split(separator: "\n").contains(where: { $0 == "-N \(chain)" }) {
@@ -56,19 +54,28 @@ public struct IPMasquerade: Sendable {
 
     /// Removes the POSTROUTING rule for `address` (in its current form and the
     /// older `-s address/prefix` form) and deletes the chain. Missing rules and
-    /// a missing chain are not errors, so teardown can repeat.
-    public func teardown(address: IPNetwork, network: String, containerID: String) throws {
+    /// a missing chain are not errors, so teardown can repeat. Each iptables
+    /// run waits for the xtables lock until `deadline` at most, as in `setup`.
+    public func teardown(address: IPNetwork, network: String, containerID: String,
+                         deadline: Deadline = .none) throws {
         let chain = Self.chainName(network: network, containerID: containerID)
         let comment = Self.comment(network: network, containerID: containerID)
         let tool = Self.tool(for: address)
+        let wait = { Self.lockWait(until: deadline) }
         for source in [address.address.description, address.description] {
-            _ = try? host.runCommand(tool, ["--wait", "-t", "nat", "-D", "POSTROUTING",
-                                            "-s", source, "-j", chain, "-m", "comment", "--comment", comment])
+            _ = try? host.runCommand(tool, wait() + ["-t", "nat", "-D", "POSTROUTING",
+                                                     "-s", source, "-j", chain, "-m", "comment", "--comment", comment])
         }
-        let chains = try host.runCommand(tool, ["--wait", "-t", "nat", "-S"])
+        let chains = try host.runCommand(tool, wait() + ["-t", "nat", "-S"])
         guard chains.split(separator: "\n").contains(where: { $0 == "-N \(chain)" }) else { return }
-        try host.runCommand(tool, ["--wait", "-t", "nat", "-F", chain])
-        try host.runCommand(tool, ["--wait", "-t", "nat", "-X", chain])
+        try host.runCommand(tool, wait() + ["-t", "nat", "-F", chain])
+        try host.runCommand(tool, wait() + ["-t", "nat", "-X", chain])
+    }
+
+    /// Returns the `--wait` option: unbounded without a deadline, otherwise
+    /// the whole seconds left, at least 1 and at most 60.
+    private static func lockWait(until deadline: Deadline) -> [String] {
+        deadline == .none ? ["--wait"] : ["--wait", String(max(1, Int(deadline.secondsLeft(max: 60))))]
     }
 
     private func appendUnique(_ tool: String, _ chain: String, _ rule: [String], wait: [String]) throws {

@@ -198,7 +198,8 @@ public final class BridgePlugin: Sendable {
         if config.ipamType != nil && config.ipMasq {
             let masquerade = IPMasquerade(host: host)
             for address in addresses {
-                try masquerade.teardown(address: address, network: config.name, containerID: request.sandboxID)
+                try masquerade.teardown(address: address, network: config.name, containerID: request.sandboxID,
+                                        deadline: deadline)
             }
         }
     }
