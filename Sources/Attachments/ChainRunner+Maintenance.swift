@@ -41,9 +41,8 @@ extension ChainRunner {
                 let request = staleRequest(entry, network: network, config: config)
                 do {
                     try await detach(AttachmentRecord(request: request), deadline: deadline)
-                    logger.info("GC deleted a stale attachment", [("network", network),
-                                                                  ("sandboxID", entry.containerID),
-                                                                  ("interface", entry.ifName)])
+                    logger.with(request.podLogFields).info("GC deleted a stale attachment",
+                                                           [("network", network), ("interface", entry.ifName)])
                 } catch {
                     failures.append("failed to delete stale attachment \(entry.containerID) \(entry.ifName): \(error)")
                 }

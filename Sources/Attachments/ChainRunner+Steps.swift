@@ -116,8 +116,9 @@ extension ChainRunner {
         } catch {
             let failure = ChainStepError(network: request.network, index: step.plugin.index, type: step.plugin.type,
                                          command: command, underlying: error)
-            logger.warning("chain plugin failed", [("network", request.network), ("sandboxID", request.sandboxID),
-                                                   ("interface", request.interface), ("error", failure.description)])
+            logger.with(request.podLogFields).warning(
+                "chain plugin failed",
+                [("network", request.network), ("interface", request.interface), ("error", failure.description)])
             throw failure
         }
     }

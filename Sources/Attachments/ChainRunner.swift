@@ -68,7 +68,8 @@ public struct ChainRunner: AttachmentRunner {
 
         if !request.defaultRoute.isEmpty {
             try await DefaultRoute.replace(gateways: request.defaultRoute, interface: request.interface,
-                                           netnsPath: request.netnsPath, logger: logger)
+                                           netnsPath: request.netnsPath, logger: logger,
+                                           podLogFields: request.podLogFields)
         }
         return result
     }
@@ -97,9 +98,9 @@ public struct ChainRunner: AttachmentRunner {
             } catch {
                 cacheProblem = true
                 cached = nil
-                logger.warning("cached result unusable; running DEL without prevResult",
-                               [("network", request.network), ("sandboxID", request.sandboxID),
-                                ("interface", request.interface), ("error", "\(error)")])
+                logger.with(request.podLogFields).warning("cached result unusable; running DEL without prevResult",
+                               [("network", request.network), ("interface", request.interface),
+                                ("error", "\(error)")])
             }
         }
         // DEL must run even when negotiation fails, for example because a
@@ -122,9 +123,9 @@ public struct ChainRunner: AttachmentRunner {
             } catch let error as ChainStepError where record.result == nil && Self.isMissingPlugin(error) {
                 // An attach that never completed cannot have run a plugin
                 // whose binary does not exist, so there is nothing to delete.
-                logger.info("skipping DEL of a plugin that is not installed; its attach never completed",
-                            [("network", request.network), ("sandboxID", request.sandboxID),
-                             ("type", error.type)])
+                logger.with(request.podLogFields).info(
+                    "skipping DEL of a plugin that is not installed; its attach never completed",
+                    [("network", request.network), ("type", error.type)])
             } catch {
                 failures.append("\(error)")
             }
@@ -136,8 +137,8 @@ public struct ChainRunner: AttachmentRunner {
         if let cache {
             cache.remove(network: chain.name, containerID: request.sandboxID, ifName: request.interface)
             if cacheProblem {
-                logger.info("removed the unusable cache entry after DEL succeeded",
-                            [("network", request.network), ("sandboxID", request.sandboxID)])
+                logger.with(request.podLogFields).info("removed the unusable cache entry after DEL succeeded",
+                                                       [("network", request.network)])
             }
         }
     }

@@ -15,8 +15,6 @@ enum DefaultRoute {
     /// `AttachmentRequest.podLogFields`) goes on every log line.
     static func replace(gateways: [String], interface: String, netnsPath: String, logger: Logger,
                         podLogFields: [(String, String)] = []) async throws {
-        // NOTE: ChainRunner.attach does not pass `podLogFields` yet, so these
-        // lines carry the pod and sandbox only once it does.
         let logger = logger.with(podLogFields)
         var chosen: [Int32: IPAddress] = [:]
         for text in gateways {

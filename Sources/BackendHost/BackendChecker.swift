@@ -389,7 +389,7 @@ private final class CheckRun: @unchecked Sendable {
                              networkName: networkConfig["name"]?.stringValue ?? "hydra-check",
                              config: networkConfig,
                              args: ["K8S_POD_NAME": "hydra-check-\(number)", "K8S_POD_NAMESPACE": "default",
-                                    "IgnoreUnknown": "true"])
+                                    "IgnoreUnknown": "1"])
     }
 
     /// Problems of an attach result beyond what parsing already checked.

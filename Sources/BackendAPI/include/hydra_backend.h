@@ -161,7 +161,7 @@
  *   "args"          object  (optional) CNI_ARGS as string key/value pairs,
  *                           for example {"K8S_POD_NAME": "web-0",
  *                           "K8S_POD_NAMESPACE": "default", "IgnoreUnknown":
- *                           "true"}.
+ *                           "1"}.
  *   "prevResult"    object  (optional) the CNI 1.x result of the previous
  *                           plugin in the network's plugin list. On detach
  *                           and check it is the result this backend's attach
