@@ -69,7 +69,6 @@ let package = Package(
         .target(name: "Attachments", dependencies: [
             "Orchestrator", "BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog", "Netlink", "Netns",
         ]),
-
         // Prometheus metrics and the health and status endpoints over libmicrohttpd.
         .target(name: "Metrics", dependencies: ["CMicroHTTPD"]),
 
@@ -130,15 +129,18 @@ let package = Package(
         .testTarget(name: "BackendHostTests", dependencies: ["BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
-        .testTarget(name: "EtcdTests", dependencies: ["Etcd"]),
-        .testTarget(name: "FlannelTests",
-                    dependencies: ["FlannelNetwork", "Etcd", "BackendSDK", "CNI", "Netlink", "Netns", "NetworkSetup"]),
-        // Runs the built `hydra`, `hydra-nri-sim` and `hydra-fake-apiserver`
-        // against the real kernel; needs root.
-        .testTarget(name: "EndToEndTests"),
         .testTarget(name: "AttachmentsTests", dependencies: [
             "Attachments", "Orchestrator", "BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog", "Netlink", "Netns",
         ]),
+        // A private etcd and a test CA for the tests that need them.
+        .target(name: "EtcdTestSupport", path: "Tests/Support/EtcdTestSupport"),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "EtcdTestSupport"]),
+        .testTarget(name: "FlannelTests",
+                    dependencies: ["FlannelNetwork", "Etcd", "EtcdTestSupport", "BackendSDK", "CNI", "Netlink", "Netns",
+                                   "NetworkSetup"]),
+        // Runs the built `hydra`, `hydra-nri-sim` and `hydra-fake-apiserver`
+        // against the real kernel; needs root.
+        .testTarget(name: "EndToEndTests"),
         // Parses deploy/ and the Dockerfile; checks the fields Hydra depends on.
         .testTarget(name: "DeployTests", dependencies: ["Orchestrator"]),
         // Runs the built hydra against the simulator: metrics, explain, the demo.

@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import Etcd
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import BackendSDK
 import Etcd
 import Foundation

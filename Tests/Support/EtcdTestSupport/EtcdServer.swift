@@ -3,7 +3,7 @@ import Glibc
 
 /// Runs a blocking body on a dedicated thread, so tests never block the
 /// two-thread cooperative pool while waiting on etcd or the kernel.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread { continuation.resume(with: Result { try body() }) }
         thread.start()
@@ -11,7 +11,7 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
 }
 
 /// Returns a free TCP port on 127.0.0.1, picked by the kernel (bind to port 0).
-func freeLoopbackPort() -> UInt16 {
+public func freeLoopbackPort() -> UInt16 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
@@ -29,16 +29,16 @@ func freeLoopbackPort() -> UInt16 {
 }
 
 /// Files of a test CA, an etcd server certificate for 127.0.0.1 and a client certificate, made with openssl.
-struct TestCertificates: Sendable {
-    let directory: String
-    var caFile: String { directory + "/ca.pem" }
-    var serverCert: String { directory + "/server.pem" }
-    var serverKey: String { directory + "/server-key.pem" }
-    var clientCert: String { directory + "/client.pem" }
-    var clientKey: String { directory + "/client-key.pem" }
+public struct TestCertificates: Sendable {
+    public let directory: String
+    public var caFile: String { directory + "/ca.pem" }
+    public var serverCert: String { directory + "/server.pem" }
+    public var serverKey: String { directory + "/server-key.pem" }
+    public var clientCert: String { directory + "/client.pem" }
+    public var clientKey: String { directory + "/client-key.pem" }
 
     /// Creates the CA and both certificates in a new temporary directory.
-    static func make() throws -> TestCertificates {
+    public static func make() throws -> TestCertificates {
         let directory = NSTemporaryDirectory() + "hydra-etcd-tls-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let certificates = TestCertificates(directory: directory)
@@ -58,14 +58,19 @@ struct TestCertificates: Sendable {
     }
 }
 
-struct CommandFailed: Error, CustomStringConvertible {
-    var command: String
-    var status: Int32
-    var description: String { "\(command) exited with status \(status)" }
+public struct CommandFailed: Error, CustomStringConvertible {
+    public var command: String
+    public var status: Int32
+    public var description: String { "\(command) exited with status \(status)" }
+
+    public init(command: String, status: Int32) {
+        self.command = command
+        self.status = status
+    }
 }
 
 /// Runs a program to completion with its output discarded; throws on a non-zero exit.
-func run(_ path: String, _ arguments: [String]) throws {
+public func run(_ path: String, _ arguments: [String]) throws {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -80,17 +85,17 @@ func run(_ path: String, _ arguments: [String]) throws {
 
 /// A private etcd (/usr/bin/etcd) on kernel-picked loopback ports with a
 /// temporary data directory, stopped and deleted on `stop()`.
-final class EtcdServer: @unchecked Sendable {
-    let dataDirectory: String
-    let clientPort: UInt16
-    let peerPort: UInt16
-    let tls: TestCertificates?
+public final class EtcdServer: @unchecked Sendable {
+    public let dataDirectory: String
+    public let clientPort: UInt16
+    public let peerPort: UInt16
+    public let tls: TestCertificates?
     private var process: Process?
 
-    var endpoint: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)" }
+    public var endpoint: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)" }
 
     /// Starts etcd and waits up to 20 s until it serves requests.
-    init(tls: TestCertificates? = nil) throws {
+    public init(tls: TestCertificates? = nil) throws {
         dataDirectory = NSTemporaryDirectory() + "hydra-etcd-\(UUID().uuidString.prefix(8))"
         clientPort = freeLoopbackPort()
         peerPort = freeLoopbackPort()
@@ -99,7 +104,7 @@ final class EtcdServer: @unchecked Sendable {
     }
 
     /// Starts (or restarts) the etcd process on the same ports and data directory.
-    func start() throws {
+    public func start() throws {
         let name = "hydra-test"
         let peer = "http://127.0.0.1:\(peerPort)"
         var arguments = ["--name", name, "--data-dir", dataDirectory,
@@ -137,7 +142,7 @@ final class EtcdServer: @unchecked Sendable {
     }
 
     /// Stops the process (SIGTERM) and waits for it to exit; the data directory stays.
-    func kill() {
+    public func kill() {
         guard let process, process.isRunning else { return }
         process.terminate()
         process.waitUntilExit()
@@ -145,7 +150,7 @@ final class EtcdServer: @unchecked Sendable {
     }
 
     /// Stops etcd and deletes its data directory.
-    func stop() {
+    public func stop() {
         kill()
         try? FileManager.default.removeItem(atPath: dataDirectory)
     }
