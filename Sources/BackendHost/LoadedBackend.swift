@@ -8,9 +8,10 @@ import HydraLog
 /// An initialized backend: typed, async attach/detach/check/gc calls with a
 /// deadline over the C table.
 ///
-/// Each call runs on a new dedicated thread, never on a Swift concurrency or
-/// Dispatch pool thread, because a backend may block or enter a network
-/// namespace on the calling thread. When the deadline passes first, the
+/// Each call runs on a dedicated thread of its own (reused from earlier calls
+/// by `BackendWorkerPool`), never on a Swift concurrency or Dispatch pool
+/// thread, because a backend may block or enter a network namespace on the
+/// calling thread. When the deadline passes first, the
 /// caller gets `.deadlineExceeded` at once. A C call cannot be interrupted,
 /// so the thread keeps waiting for the backend, then frees the late output
 /// and logs how late it was. Backends without HYDRA_BACKEND_THREAD_SAFE run one
@@ -32,6 +33,8 @@ public final class LoadedBackend: @unchecked Sendable {
     private let state = NSCondition()
     private var isShutDown = false
     private var callsInFlight = 0
+    /// The dedicated threads the calls run on, reused between calls.
+    private let workers: BackendWorkerPool
 
     /// Calls the backend's init with `configuration` and a host services
     /// table for `stateDirectory` (created when missing).
@@ -59,6 +62,7 @@ public final class LoadedBackend: @unchecked Sendable {
         self.instance = instance
         self.services = services
         self.logger = backendLogger
+        self.workers = BackendWorkerPool(threadName: "hydra-backend-\(library.name)")
         backendLogger.info("backend initialized", [("path", library.path), ("version", library.version),
                                                    ("types", library.types.joined(separator: ","))])
     }
@@ -169,7 +173,7 @@ public final class LoadedBackend: @unchecked Sendable {
         UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     ) -> UInt32
 
-    /// Runs `body` on a dedicated thread and waits for it or the deadline,
+    /// Runs `body` on a worker thread and waits for it or the deadline,
     /// whichever comes first. Returns the result string the backend set.
     private func call(operation: String, podLogFields: [(String, String)], deadline: Deadline,
                       _ body: @escaping RawCall) async throws(BackendCallError) -> String? {
@@ -190,7 +194,7 @@ public final class LoadedBackend: @unchecked Sendable {
         let started = MonotonicClock.now()
         let outcome: Result<String?, BackendCallError> = await withCheckedContinuation { continuation in
             completion.setContinuation(continuation)
-            let thread = Thread { [self] in
+            workers.run { [self] in
                 let result = self.invoke(operation: operation, deadline: deadline, body)
                 self.endCall()
                 if !completion.finish(result) {
@@ -200,8 +204,6 @@ public final class LoadedBackend: @unchecked Sendable {
                                             + [("lateMs", "\(lateMilliseconds)")])
                 }
             }
-            thread.name = "hydra-backend-\(name)"
-            thread.start()
 
             if let remaining = deadline.remainingNanoseconds {
                 let timeout = BackendCallError(
