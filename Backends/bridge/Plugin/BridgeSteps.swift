@@ -37,14 +37,19 @@ extension BridgePlugin {
     /// Creates the bridge unless it exists, sets promiscuous mode when
     /// configured, turns off router advertisements on it and sets it up.
     func ensureBridge(_ config: BridgeConfig, socket: NetlinkSocket) throws -> Link {
-        do {
-            try socket.addBridge(name: config.bridge, mtu: config.mtu > 0 ? UInt32(config.mtu) : nil,
-                                 vlanFiltering: config.vlan != 0)
-        } catch {
-            // The bridge may exist already: another attach created it first, or it predates Hydra.
-            if !error.isAlreadyExists { throw error }
+        // Every attach after the first finds the bridge, so a lookup comes
+        // first and saves the failing create request.
+        let existing = try socket.linkIfPresent(named: config.bridge)
+        if existing == nil {
+            do {
+                try socket.addBridge(name: config.bridge, mtu: config.mtu > 0 ? UInt32(config.mtu) : nil,
+                                     vlanFiltering: config.vlan != 0)
+            } catch {
+                // Another attach may have created the bridge since the lookup.
+                if !error.isAlreadyExists { throw error }
+            }
         }
-        var bridge = try socket.link(named: config.bridge)
+        var bridge = try existing ?? socket.link(named: config.bridge)
         guard bridge.kind == "bridge" else {
             throw CNIError(code: CNIError.internalError, msg: "\"\(config.bridge)\" already exists but is not a bridge")
         }
