@@ -35,18 +35,19 @@ final class BackendWorkerPool: @unchecked Sendable {
             return
         }
         condition.unlock()
-        let thread = Thread { [self] in workerLoop(first: job) }
+        let slot = JobSlot(job)
+        let thread = Thread { [self] in workerLoop(slot) }
         thread.name = threadName
         thread.start()
     }
 
-    private func workerLoop(first: @escaping @Sendable () -> Void) {
+    private func workerLoop(_ slot: JobSlot) {
         let namespace = Self.currentNetworkNamespace()
-        var job: (@Sendable () -> Void)? = first
-        while let current = job {
-            current()
+        while true {
+            slot.runAndRelease()
             guard namespace != nil, Self.currentNetworkNamespace() == namespace else { return }
-            job = nextJob()
+            guard let job = nextJob() else { return }
+            slot.job = job
         }
     }
 
@@ -67,5 +68,24 @@ final class BackendWorkerPool: @unchecked Sendable {
         var info = stat()
         guard stat("/proc/thread-self/ns/net", &info) == 0 else { return nil }
         return [UInt64(info.st_dev), UInt64(info.st_ino)]
+    }
+}
+
+/// The job a worker runs next. The worker clears it before waiting for the
+/// following job, so an idle worker keeps nothing the finished job captured
+/// (such as the `LoadedBackend` it belongs to) alive.
+private final class JobSlot: @unchecked Sendable {
+    // Sendable: only the worker thread reads or writes `job` after `init`.
+    var job: (@Sendable () -> Void)?
+
+    init(_ job: @escaping @Sendable () -> Void) {
+        self.job = job
+    }
+
+    /// Takes the job out of the slot and runs it.
+    func runAndRelease() {
+        guard let job else { return }
+        self.job = nil
+        job()
     }
 }
