@@ -230,7 +230,7 @@ func probeRequest(mode: String, ifName: String = "net1", extra: [String: JSONVal
             for index in 0..<3 {
                 group.addTask {
                     _ = try? await backend.attach(probeRequest(mode: "sleep:3000", ifName: "net\(index)"),
-                                                  deadline: .after(seconds: 10))
+                                                  deadline: .after(seconds: 20))
                 }
             }
         }
