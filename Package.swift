@@ -121,10 +121,16 @@ let package = Package(
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "NRIWire", "CNI", "HydraLog"]),
         .testTarget(name: "NetnsTests", dependencies: ["Netns", "CLinux"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Netns", "NetworkSetup"]),
+        // Test namespaces, reference-plugin runs and host-local data
+        // directories for the native backend tests.
+        .target(name: "BackendTestSupport", dependencies: ["BackendSDK", "CNI", "Netlink", "NetworkSetup", "Netns"],
+                path: "Tests/Support/BackendTestSupport"),
         .testTarget(name: "BridgeBackendTests",
-                    dependencies: ["BridgeNetwork", "BackendSDK", "CNI", "Netlink", "Netns", "NetworkSetup"]),
+                    dependencies: ["BridgeNetwork", "BackendTestSupport", "BackendSDK", "CNI", "Netlink", "Netns",
+                                   "NetworkSetup"]),
         .testTarget(name: "MacvlanBackendTests",
-                    dependencies: ["MacvlanNetwork", "BackendSDK", "CNI", "Netlink", "Netns", "NetworkSetup"]),
+                    dependencies: ["MacvlanNetwork", "BackendTestSupport", "BackendSDK", "CNI", "Netlink", "Netns",
+                                   "NetworkSetup"]),
         .testTarget(name: "CNIExecTests", dependencies: ["CNIExec", "CNI"]),
         .testTarget(name: "BackendHostTests", dependencies: ["BackendHost", "BackendSDK", "CNI", "CNIExec", "HydraLog"]),
         .testTarget(name: "CNITests", dependencies: ["CNI"]),

@@ -1,3 +1,4 @@
+import BackendTestSupport
 import BackendSDK
 import CNI
 import Foundation

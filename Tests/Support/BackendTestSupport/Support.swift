@@ -8,7 +8,7 @@ import Netns
 
 /// Runs a command and returns its standard output; throws when it exits non-zero.
 @discardableResult
-func runCommand(_ path: String, _ arguments: [String]) throws -> String {
+public func runCommand(_ path: String, _ arguments: [String]) throws -> String {
     let output = try Subprocess.run(path, arguments)
     guard output.status == 0 else {
         throw CommandError(command: ([path] + arguments).joined(separator: " "), status: output.status,
@@ -18,23 +18,23 @@ func runCommand(_ path: String, _ arguments: [String]) throws -> String {
 }
 
 /// Parses the JSON output of `ip -j` or `bridge -j`.
-func jsonArray(_ text: String) -> [[String: Any]] {
+public func jsonArray(_ text: String) -> [[String: Any]] {
     (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]] ?? []
 }
 
 /// A random hex suffix for names that tests running in parallel must not share.
-func randomSuffix(_ digits: Int = 6) -> String {
+public func randomSuffix(_ digits: Int = 6) -> String {
     String(String(UInt64.random(in: 0...UInt64.max), radix: 16).suffix(digits))
 }
 
 /// A named network namespace (`ip netns add` with a random suffix), deleted on deinit.
-final class TestNamespace: @unchecked Sendable {
-    let name: String
-    let namespace: NetworkNamespace
-    let socket: NetlinkSocket
-    var path: String { "/run/netns/\(name)" }
+public final class TestNamespace: @unchecked Sendable {
+    public let name: String
+    public let namespace: NetworkNamespace
+    public let socket: NetlinkSocket
+    public var path: String { "/run/netns/\(name)" }
 
-    init(_ prefix: String = "hyt") throws {
+    public init(_ prefix: String = "hyt") throws {
         name = "\(prefix)-\(randomSuffix(8))"
         try runCommand("/usr/sbin/ip", ["netns", "add", name])
         namespace = try NetworkNamespace(path: "/run/netns/\(name)")
@@ -48,18 +48,18 @@ final class TestNamespace: @unchecked Sendable {
 
     /// Runs a command inside the namespace with nsenter.
     @discardableResult
-    func run(_ path: String, _ arguments: [String]) throws -> String {
+    public func run(_ path: String, _ arguments: [String]) throws -> String {
         try runCommand("/usr/bin/nsenter", ["--net=\(self.path)", path] + arguments)
     }
 
     /// `ip -j -d link show` of one device, or nil when it is missing.
-    func ipLink(_ device: String) -> [String: Any]? {
+    public func ipLink(_ device: String) -> [String: Any]? {
         guard let text = try? runCommand("/usr/sbin/ip", ["-n", name, "-j", "-d", "link", "show", device]) else { return nil }
         return jsonArray(text).first
     }
 
     /// Addresses of one device as "address/prefix", global scope only, sorted.
-    func addresses(_ device: String) -> [String] {
+    public func addresses(_ device: String) -> [String] {
         guard let text = try? runCommand("/usr/sbin/ip", ["-n", name, "-j", "addr", "show", device]),
               let entry = jsonArray(text).first
         else { return [] }
@@ -73,7 +73,7 @@ final class TestNamespace: @unchecked Sendable {
     }
 
     /// Routes of a family as "dst via gw dev scope proto" strings, sorted, for comparisons.
-    func routes(ipv6: Bool = false) -> [String] {
+    public func routes(ipv6: Bool = false) -> [String] {
         let arguments = ["-n", name, "-j"] + (ipv6 ? ["-6"] : ["-4"]) + ["route", "show"]
         let entries = jsonArray((try? runCommand("/usr/sbin/ip", arguments)) ?? "[]")
         return entries.compactMap { route -> String? in
@@ -89,7 +89,7 @@ final class TestNamespace: @unchecked Sendable {
     }
 
     /// Returns the nat table rules (`iptables -t nat -S`, or ip6tables) that contain `marker`.
-    func natRules(ipv6: Bool = false, containing marker: String) -> [String] {
+    public func natRules(ipv6: Bool = false, containing marker: String) -> [String] {
         let tool = ipv6 ? "/usr/sbin/ip6tables" : "/usr/sbin/iptables"
         let text = (try? run(tool, ["--wait", "-t", "nat", "-S"])) ?? ""
         return text.split(separator: "\n").map(String.init).filter { $0.contains(marker) }
@@ -97,7 +97,7 @@ final class TestNamespace: @unchecked Sendable {
 
     /// Polls until `device` is gone (a veth's host end disappears
     /// asynchronously after its peer's namespace is deleted); returns true when gone.
-    func waitUntilGone(_ device: String, seconds: Double = 5) -> Bool {
+    public func waitUntilGone(_ device: String, seconds: Double = 5) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if (try? socket.linkIfPresent(named: device)) == .some(nil) { return true }
@@ -108,10 +108,10 @@ final class TestNamespace: @unchecked Sendable {
 }
 
 /// A private host-local data directory, removed on deinit.
-final class TestDataDirectory {
-    let path: String
+public final class TestDataDirectory {
+    public let path: String
 
-    init() {
+    public init() {
         path = "/tmp/hydra-ipam-test-\(randomSuffix(10))"
         mkdir(path, 0o755)
     }
@@ -121,14 +121,14 @@ final class TestDataDirectory {
     }
 
     /// Returns the addresses host-local has reserved for network `network`.
-    func reservedAddresses(network: String) -> [String] {
+    public func reservedAddresses(network: String) -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "\(path)/\(network)")) ?? []
         return entries.filter { !$0.hasPrefix("last_reserved_ip") && $0 != "lock" }.sorted()
     }
 }
 
 /// Builds an attach request for `config` (JSON text).
-func makeRequest(_ config: String, netns: String, ifName: String = "net1", sandboxID: String,
+public func makeRequest(_ config: String, netns: String, ifName: String = "net1", sandboxID: String,
                  prevResult: JSONValue? = nil, runtimeConfig: [String: JSONValue] = [:]) throws -> AttachRequest {
     let value = try JSONValue(parsing: config)
     return AttachRequest(sandboxID: sandboxID, netns: netns, ifName: ifName,
@@ -138,7 +138,7 @@ func makeRequest(_ config: String, netns: String, ifName: String = "net1", sandb
 
 /// Runs a reference CNI plugin from /usr/lib/cni the way a CNI runtime
 /// does, inside `host`, and returns its parsed output.
-func runReferencePlugin(_ type: String, command: String, config: String, host: TestNamespace,
+public func runReferencePlugin(_ type: String, command: String, config: String, host: TestNamespace,
                         netns: String, ifName: String = "net1", containerID: String) throws -> JSONValue? {
     let environment = [
         "CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns,
@@ -155,7 +155,7 @@ func runReferencePlugin(_ type: String, command: String, config: String, host: T
 }
 
 /// Returns true when `ping` from `source` reaches `address` within 2 seconds.
-func ping(from source: TestNamespace, _ address: String) -> Bool {
+public func ping(from source: TestNamespace, _ address: String) -> Bool {
     let tool = address.contains(":") ? ["ping", "-6"] : ["ping"]
     return (try? source.run("/usr/bin/" + tool[0], Array(tool.dropFirst()) + ["-c", "1", "-W", "2", address])) != nil
 }
