@@ -2,7 +2,7 @@ import Foundation
 import HydraLog
 import NRIWire
 
-/// Where the plugin stands with the runtime.
+/// State of the plugin's connection to the runtime.
 public enum ConnectionState: String, Sendable {
     case disconnected
     case connecting
@@ -13,7 +13,7 @@ public enum ConnectionState: String, Sendable {
     case stopped
 }
 
-/// Why `PluginHost.run()` returned.
+/// Reason `PluginHost.run()` returned.
 public enum PluginExit: Sendable, Equatable {
     /// `stop()` was called (SIGTERM, SIGINT).
     case stopped
@@ -24,7 +24,7 @@ public enum PluginExit: Sendable, Equatable {
     case invalidOptions(String)
 }
 
-/// The NRI plugin: connects to the runtime, registers, answers Configure and
+/// The NRI plugin: connects to the runtime, registers, responds to Configure and
 /// Synchronize, turns pod events into calls on a `PodLifecycleHandler`, and
 /// reconnects with capped exponential backoff whenever the socket closes.
 public final class PluginHost: @unchecked Sendable {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// How the plugin reaches the runtime and identifies itself.
+/// Options for reaching the runtime and identifying the plugin.
 public struct PluginOptions: Sendable {
     /// The runtime's socket for externally started plugins.
     public static let defaultSocketPath = "/var/run/nri/nri.sock"
@@ -11,7 +11,7 @@ public struct PluginOptions: Sendable {
     public static let registrationTimeout: Duration = .seconds(5)
     /// First wait before reconnecting; doubled per failed attempt.
     public static let initialReconnectDelay: Duration = .milliseconds(500)
-    /// Longest wait between reconnection attempts.
+    /// Maximum wait between reconnection attempts.
     public static let maxReconnectDelay: Duration = .seconds(30)
 
     public var socketPath: String
@@ -25,7 +25,7 @@ public struct PluginOptions: Sendable {
     public var initialReconnectDelay: Duration
     public var maxReconnectDelay: Duration
     /// Time kept in reserve before the runtime's deadline for sending the
-    /// answer; see `answerDeadline(requestTimeout:)`.
+    /// response; see `answerBudget(requestTimeout:)`.
     public var minimumSafetyMargin: Duration
 
     public init(socketPath: String = PluginOptions.defaultSocketPath, pluginName: String = "hydra",
@@ -77,7 +77,7 @@ public struct PluginOptions: Sendable {
     }
 
     /// Returns how long the plugin may work on a request before it must
-    /// answer: the request timeout minus a safety margin of a tenth of it,
+    /// respond: the request timeout minus a safety margin of a tenth of it,
     /// at least `minimumSafetyMargin`, at most half the timeout.
     public func answerBudget(requestTimeout: Duration) -> Duration {
         let tenth = requestTimeout / 10

@@ -3,8 +3,8 @@ import HydraLog
 import NRIWire
 
 /// Serves the Plugin service on one connection: decodes each request,
-/// calls the `PodLifecycleHandler` with a deadline, and always produces an
-/// answer before the runtime's request timeout.
+/// calls the `PodLifecycleHandler` with a deadline, and always sends a
+/// response before the runtime's request timeout.
 final class RequestRouter: @unchecked Sendable {
     private let handler: PodLifecycleHandler
     private let options: PluginOptions
@@ -59,7 +59,7 @@ final class RequestRouter: @unchecked Sendable {
                 }
                 return await podEvent(kind, pod: event.pod, incoming: incoming)
             default:
-                logger.debug("answering Unimplemented", [("method", request.method)])
+                logger.debug("responding Unimplemented", [("method", request.method)])
                 return unimplemented(request)
             }
         } catch {
@@ -109,7 +109,7 @@ final class RequestRouter: @unchecked Sendable {
                      ("more", "\(request.more)")])
         if let complete {
             onSynchronized()
-            // Reconciling may attach networks; it runs after the answer so
+            // Reconciling may attach networks. It runs after the response so
             // that Synchronize itself stays inside the request timeout.
             let handler = self.handler
             Task { await handler.synchronize(pods: complete) }
@@ -163,7 +163,7 @@ final class RequestRouter: @unchecked Sendable {
                 }
             }
             if case .deadlinePassed = await race(work, deadline: deadline) {
-                podLogger.warning("\(incoming.request.method) still running at the deadline; answering success, the detach continues")
+                podLogger.warning("\(incoming.request.method) still running at the deadline; responding with success while the detach continues")
             }
             // A stop or remove never fails: CRI-O fails the pod's stop on an error.
             return TTRPCResponse()
@@ -172,7 +172,7 @@ final class RequestRouter: @unchecked Sendable {
         }
     }
 
-    /// The moment the answer must be sent: the earlier of the caller's
+    /// The moment the response must be sent: the earlier of the caller's
     /// `timeout_nano` and the announced request timeout, less the margin.
     private func answerDeadline(for incoming: IncomingRequest) -> ContinuousClock.Instant {
         var timeout = requestTimeout

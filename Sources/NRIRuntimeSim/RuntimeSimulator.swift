@@ -2,15 +2,15 @@ import Foundation
 import HydraLog
 import NRIWire
 
-/// How the simulated runtime delivers pod events.
+/// Delivery style of pod events in the simulated runtime.
 public enum EventStyle: String, Sendable, Codable {
     /// `StateChange(StateChangeEvent)`, as every runtime up to NRI v0.11.
     case stateChange
     /// The dedicated RunPodSandbox/StopPodSandbox/RemovePodSandbox methods
-    /// only, failing when the plugin answers Unimplemented.
+    /// only, failing when the plugin responds with Unimplemented.
     case dedicated
     /// NRI v0.12: the dedicated methods, falling back to StateChange for the
-    /// rest of the connection once the plugin answers Unimplemented.
+    /// rest of the connection once the plugin responds with Unimplemented.
     case automatic
 }
 
@@ -19,8 +19,8 @@ public struct RuntimeOptions: Sendable {
     public var runtimeName = "hydra-nri-sim"
     public var runtimeVersion = "v0.0.0"
     public var nriVersion = "v0.12.2"
-    /// Announced in Configure and enforced on every call: a call without an
-    /// answer in time closes the socket, as containerd does.
+    /// Announced in Configure and enforced on every call: a call without a
+    /// response in time closes the socket, as containerd does.
     public var requestTimeout: Duration = .seconds(2)
     /// Sent in Configure; nil leaves both timeout fields unset, as NRI v0.6 did.
     public var announceTimeouts = true
@@ -34,12 +34,12 @@ public struct RuntimeOptions: Sendable {
     public init() {}
 }
 
-/// What came of one pod event.
+/// Outcome of one pod event.
 public enum EventOutcome: Sendable, Equatable, CustomStringConvertible {
     case succeeded
-    /// The plugin answered with a non-OK status.
+    /// The plugin responded with a non-OK status.
     case failed(code: Int32, message: String)
-    /// No answer inside the request timeout: the runtime closed the socket.
+    /// No response inside the request timeout: the runtime closed the socket.
     case timedOut
     /// The socket was already closed.
     case disconnected(String)
@@ -106,7 +106,7 @@ public final class PluginConnection: @unchecked Sendable {
     public let options: RuntimeOptions
     public private(set) var registration: RegisterPluginRequest?
     public private(set) var configureResponse: ConfigureResponse?
-    /// The `more` flags of the plugin's Synchronize answers, in order.
+    /// The `more` flags of the plugin's Synchronize responses, in order.
     public private(set) var synchronizeAnswers: [Bool] = []
     private let endpoint: MuxEndpoint
     private let logger: Logger

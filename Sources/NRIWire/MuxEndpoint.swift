@@ -4,7 +4,7 @@ import HydraLog
 import Glibc
 #endif
 
-/// Which mux connection a side serves and which it calls on. The plugin
+/// Mux connections a side serves and calls on. The plugin
 /// serves the Plugin service on connection 1 and calls the Runtime service
 /// on connection 2; the runtime does the opposite.
 public struct EndpointRole: Sendable {
@@ -30,7 +30,7 @@ public struct IncomingRequest: Sendable {
 ///
 /// A dedicated thread reads the socket with blocking `read(2)` and decodes
 /// frames; each request is handed to the handler in its own task, so
-/// concurrent calls are answered independently. Writes are serialized by a
+/// concurrent calls get their responses independently. Writes are serialized by a
 /// lock and loop until the whole buffer is out. Any violation that leaves the
 /// byte stream untrustworthy closes the socket; the owner learns it through
 /// `waitUntilClosed()`.
@@ -80,8 +80,8 @@ public final class MuxEndpoint: @unchecked Sendable {
     }
 
     /// Calls `service/method` on the peer and returns the response payload.
-    /// Throws `WireError.status` for a non-OK answer, `.timedOut` when no
-    /// answer arrives within `timeout`, `.closed` when the socket goes away.
+    /// Throws `WireError.status` for a non-OK status, `.timedOut` when no
+    /// response arrives within `timeout`, `.closed` when the socket goes away.
     public func call(service: String, method: String, payload: [UInt8], timeout: Duration) async throws -> [UInt8] {
         let streamID: UInt32 = try lock.withLock {
             if isClosed { throw closeReason ?? .closed }
