@@ -243,8 +243,10 @@ import Testing
         let pod = try TestNamespace()
         let v4Old = randomSubnetPrefix()
         let v4New = randomSubnetPrefix()
-        let v6Old = "fd00:\(randomSuffix(4)):1"
-        let v6New = "fd00:\(randomSuffix(4)):2"
+        // A group in the form the kernel prints it: no leading zeros.
+        let v6Group = String(UInt16.random(in: 0x1000...0xffff), radix: 16)
+        let v6Old = "fd00:\(v6Group):1"
+        let v6New = "fd00:\(v6Group):2"
         try ip("-n", pod.name, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
         try ip("-n", pod.name, "link", "add", "net1", "type", "veth", "peer", "name", "peer1")
         for device in ["eth0", "peer0", "net1", "peer1"] {
