@@ -110,17 +110,20 @@ final class EtcdHoldingProxy: @unchecked Sendable {
                 close(client)
                 return
             }
-            // Each direction closes only the descriptor it reads from, after
-            // shutting down writes on the other, so neither is closed twice.
-            Thread { [self] in pump(from: client, to: upstream, inspect: true) }.start()
-            Thread { [self] in pump(from: upstream, to: client, inspect: false) }.start()
+            // Both pumps only shut down; the one that finishes second closes
+            // both descriptors. Closing earlier would let accept(2) reuse a
+            // number the other pump still shuts down, which would end an
+            // unrelated, newer connection.
+            let pair = PumpPair(client: client, upstream: upstream)
+            Thread { [self] in pump(from: client, to: upstream, inspect: true, pair: pair) }.start()
+            Thread { [self] in pump(from: upstream, to: client, inspect: false, pair: pair) }.start()
         }
     }
 
     /// Copies bytes with read(2) and send(2) until either side closes.
     /// MSG_NOSIGNAL turns a write to a closed peer into EPIPE instead of a
     /// SIGPIPE that would end the test process.
-    private func pump(from source: Int32, to destination: Int32, inspect: Bool) {
+    private func pump(from source: Int32, to destination: Int32, inspect: Bool, pair: PumpPair) {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         loop: while true {
             let count = read(source, &buffer, buffer.count)
@@ -141,7 +144,28 @@ final class EtcdHoldingProxy: @unchecked Sendable {
             }
         }
         shutdown(destination, Int32(SHUT_WR))
-        condition.withLock { connections.removeAll { $0 == source } }
-        close(source)
+        let last = condition.withLock { () -> Bool in
+            pair.running -= 1
+            guard pair.running == 0 else { return false }
+            connections.removeAll { $0 == pair.client || $0 == pair.upstream }
+            return true
+        }
+        if last {
+            close(pair.client)
+            close(pair.upstream)
+        }
+    }
+}
+
+/// The two descriptors of one proxied connection and how many of its two
+/// pumps still run. Guarded by the proxy's lock.
+private final class PumpPair: @unchecked Sendable {
+    let client: Int32
+    let upstream: Int32
+    var running = 2
+
+    init(client: Int32, upstream: Int32) {
+        self.client = client
+        self.upstream = upstream
     }
 }
