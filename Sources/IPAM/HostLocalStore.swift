@@ -75,7 +75,7 @@ struct HostLocalStore: Sendable {
     /// is missing or does not contain an address.
     func lastReservedAddress(rangeSetIndex: Int) -> IPAddress? {
         let path = directory + "/" + Self.lastReservedPrefix + String(rangeSetIndex)
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard let data = Self.readFile(path) else { return nil }
         return IPAddress(String(decoding: data, as: UTF8.self))
     }
 
@@ -84,7 +84,9 @@ struct HostLocalStore: Sendable {
     func addresses(containerID: String, ifName: String) -> [IPAddress] {
         let current = Self.reservationContent(containerID: containerID, ifName: ifName)
         let legacy = Self.trimmed(containerID)
-        return walkFiles().compactMap { path, content in
+        // Only files named after an address can be returned, so the others
+        // (the lock, last_reserved_ip.N) are not even read.
+        return walkFiles(addressNamesOnly: true).compactMap { path, content in
             guard content == current || content == legacy else { return nil }
             return IPAddress(String(path.split(separator: "/").last ?? ""))
         }
@@ -115,7 +117,7 @@ struct HostLocalStore: Sendable {
     /// Used to roll back a partly completed allocation.
     func release(address: IPAddress, containerID: String, ifName: String) {
         let path = directory + "/" + address.description
-        guard let data = FileManager.default.contents(atPath: path),
+        guard let data = Self.readFile(path),
               Self.trimmed(String(decoding: data, as: UTF8.self))
                 == Self.reservationContent(containerID: containerID, ifName: ifName)
         else { return }
@@ -167,34 +169,84 @@ struct HostLocalStore: Sendable {
     /// Lists every regular file under the directory, recursively and in
     /// lexical order like Go's filepath.Walk, with its trimmed content.
     /// Unreadable files are skipped.
-    private func walkFiles() -> [(path: String, content: String)] {
+    /// With `addressNamesOnly`, files whose names are not IP addresses are
+    /// left out without being read.
+    private func walkFiles(addressNamesOnly: Bool = false) -> [(path: String, content: String)] {
         var result: [(path: String, content: String)] = []
-        walk(directory, into: &result)
+        walk(directory, addressNamesOnly: addressNamesOnly, into: &result)
         return result
     }
 
-    private func walk(_ path: String, into result: inout [(path: String, content: String)]) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return }
-        for name in names.sorted() {
+    /// Reads the directory with opendir(3)/readdir(3) and each file with
+    /// read(2): every allocation and release walks the whole directory, so
+    /// the walk avoids Foundation's per-file overhead.
+    private func walk(_ path: String, addressNamesOnly: Bool, into result: inout [(path: String, content: String)]) {
+        guard let stream = opendir(path) else { return }
+        var entries: [(name: String, type: UInt8)] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { entries.append((name, entry.pointee.d_type)) }
+        }
+        closedir(stream)
+
+        for (name, type) in entries.sorted(by: { $0.name < $1.name }) {
             let child = path + "/" + name
-            var info = stat()
-            guard lstat(child, &info) == 0 else { continue }
-            if (info.st_mode & S_IFMT) == S_IFDIR {
-                walk(child, into: &result)
-            } else if let data = FileManager.default.contents(atPath: child) {
+            var isDirectory = type == UInt8(DT_DIR)
+            if type == UInt8(DT_UNKNOWN) {
+                // Some file systems do not fill in d_type.
+                var info = stat()
+                guard lstat(child, &info) == 0 else { continue }
+                isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
+            }
+            if isDirectory {
+                walk(child, addressNamesOnly: addressNamesOnly, into: &result)
+            } else if addressNamesOnly && IPAddress(name) == nil {
+                continue
+            } else if let data = Self.readFile(child) {
                 result.append((child, Self.trimmed(String(decoding: data, as: UTF8.self))))
             }
         }
     }
 
-    /// Replaces a file's content (O_TRUNC, mode 0644), as Go's os.WriteFile does.
+    /// Returns a file's bytes, or nil when it cannot be opened or read.
+    static func readFile(_ path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var content: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 512)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if count == 0 { return content }
+            content.append(contentsOf: buffer[0..<count])
+        }
+    }
+
+    /// Replaces a file's content (mode 0644 when created). The reference
+    /// plugin uses Go's os.WriteFile, which opens with O_TRUNC; the bytes on
+    /// disk end up the same here.
+    ///
+    /// ext4 quirk: closing a file that was truncated to zero and rewritten
+    /// starts writeback of its data at once (the auto_da_alloc heuristic),
+    /// which made this write cost about 0.4 ms per allocation on the
+    /// benchmark machine. So the content is written in place from offset 0 and the
+    /// file is then cut to its length, which never truncates to zero.
+    /// Readers hold the network's lock, so they never see the file midway.
     private func writeFile(_ name: String, _ content: String) throws {
         let path = directory + "/" + name
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw CNIErrorFactory.ioFailure("failed to open \"\(path)\"", errno: errno)
         }
-        let writeError = Self.writeAll(descriptor, Array(content.utf8))
+        let bytes = Array(content.utf8)
+        var writeError = Self.writeAll(descriptor, bytes)
+        if writeError == 0 && ftruncate(descriptor, off_t(bytes.count)) != 0 { writeError = errno }
         let closeFailed = close(descriptor) != 0
         if writeError != 0 || closeFailed {
             throw CNIErrorFactory.ioFailure("failed to write \"\(path)\"", errno: writeError != 0 ? writeError : errno)
@@ -219,6 +271,9 @@ struct HostLocalStore: Sendable {
 
     /// Creates `path` and its missing parents with mode 0755.
     private static func makeDirectories(_ path: String) throws {
+        // Every allocation after the first finds the directory: one stat.
+        var existing = stat()
+        if stat(path, &existing) == 0 && (existing.st_mode & S_IFMT) == S_IFDIR { return }
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component

@@ -47,8 +47,14 @@ extension NetlinkSocket {
     /// the peer), so no half-moved pair is ever visible. Pass nil to keep the
     /// peer in the socket's namespace. Fails with `isAlreadyExists` when either
     /// name is taken (rtnl_link_veth_alloc, rtnl_link_add NLM_F_EXCL).
+    ///
+    /// `masterIndex` makes `name` a port of that bridge and `up` sets it up,
+    /// both within the same request (IFLA_MASTER and IFF_UP in RTM_NEWLINK):
+    /// the kernel then fails the whole creation if either step fails. The
+    /// peer is always created down.
     public func addVethPair(name: String, peerName: String, peerNamespaceFD: Int32?,
-                            mtu: UInt32? = nil, mac: MACAddress? = nil, peerMAC: MACAddress? = nil) throws(NetlinkError) {
+                            mtu: UInt32? = nil, mac: MACAddress? = nil, peerMAC: MACAddress? = nil,
+                            masterIndex: Int32? = nil, up: Bool = false) throws(NetlinkError) {
         guard let link = rtnl_link_veth_alloc() else {
             throw NetlinkError(operation: "allocate", subject: "veth \"\(name)\"", code: NLE_NOMEM)
         }
@@ -67,6 +73,8 @@ extension NetlinkSocket {
         try setAddress(mac, on: link)
         try setAddress(peerMAC, on: peer)
         if let peerNamespaceFD { rtnl_link_set_ns_fd(peer, peerNamespaceFD) }
+        if let masterIndex { rtnl_link_set_master(link, masterIndex) }
+        if up { rtnl_link_set_flags(link, UInt32(IFF_UP.rawValue)) }
 
         try addLink(link, subject: "veth pair \"\(name)\"/\"\(peerName)\"")
     }

@@ -33,10 +33,13 @@ public struct AttachmentRecords: Sendable {
         public var path: String
     }
 
-    /// Stores `request` with its attach `result`, replacing an older record
-    /// of the same sandbox and interface. Creates the directory when missing.
-    public func save(_ request: AttachRequest, result: CNIResult) throws {
-        let record: JSONValue = .object(["request": request.jsonValue(), "result": try result.jsonValue()])
+    /// Stores `request` with its attach `result`, or without one when nil,
+    /// replacing an older record of the same sandbox and interface. Creates
+    /// the directory when missing.
+    public func save(_ request: AttachRequest, result: CNIResult?) throws {
+        var fields: [String: JSONValue] = ["request": request.jsonValue()]
+        if let result { fields["result"] = try result.jsonValue() }
+        let record: JSONValue = .object(fields)
         let path = self.path(sandboxID: request.sandboxID, ifName: request.ifName)
         let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         // Key order does not matter to the reader, and sorting costs time on the attach path.
@@ -73,6 +76,44 @@ public struct AttachmentRecords: Sendable {
     private static func failure(_ operation: String, _ path: String, _ code: Int32) -> CNIError {
         CNIError(code: CNIError.ioFailure,
                  msg: "failed to \(operation) attachment record \"\(path)\": \(String(cString: strerror(code)))")
+    }
+
+    /// Runs `attach` while the record of `request` is written on a
+    /// background thread, so the file work overlaps the attach, and returns
+    /// the attach result. Writing the record first also means that a crash
+    /// during the attach leaves a record behind for gc.
+    ///
+    /// The early record has no result. With `storeResult` the record is
+    /// written again with the result once the attach succeeded, for
+    /// networks whose detach needs it (masquerade rules are keyed by the
+    /// pod's addresses, which are gone with the pod namespace).
+    ///
+    /// When the attach fails, the record is deleted and the attach error
+    /// rethrown. When the record cannot be written, `undo` detaches the
+    /// attachment and the record error is thrown, so nothing exists that gc
+    /// could not find.
+    public func recordingAttach(_ request: AttachRequest, storeResult: Bool,
+                                attach: () throws -> CNIResult,
+                                undo: (CNIResult) -> Void) throws -> CNIResult {
+        let early = BackgroundTask { [self] in try save(request, result: nil) }
+        let result: CNIResult
+        do {
+            result = try attach()
+        } catch {
+            _ = try? early.wait()
+            try? remove(sandboxID: request.sandboxID, ifName: request.ifName)
+            throw error
+        }
+
+        do {
+            try early.wait()
+            if storeResult { try save(request, result: result) }
+        } catch {
+            undo(result)
+            try? remove(sandboxID: request.sandboxID, ifName: request.ifName)
+            throw error
+        }
+        return result
     }
 
     /// Deletes the record of `sandboxID` and `ifName`; a missing record is not an error.

@@ -6,6 +6,10 @@ import Foundation
 /// host-local allocation with netlink requests on the calling thread. It
 /// never touches network namespaces: the thread stays in the process's
 /// namespace.
+///
+/// The threads are reused: a thread that finished a closure waits up to
+/// `BackgroundThreads.idleTimeout` for the next one before it exits, so a
+/// busy node does not pay for a thread creation on every attach.
 public final class BackgroundTask<Value: Sendable>: @unchecked Sendable {
     // `result` is written once by the thread before `done` is signalled and
     // read by `wait` only after it.
@@ -13,14 +17,13 @@ public final class BackgroundTask<Value: Sendable>: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var collected: Result<Value, Error>?
 
-    /// Starts `body` on a new thread.
+    /// Starts `body` at once on an idle background thread, or on a new one
+    /// when none is idle.
     public init(_ body: @escaping @Sendable () throws -> Value) {
-        let thread = Thread { [self] in
+        BackgroundThreads.shared.run { [self] in
             result = Result { try body() }
             done.signal()
         }
-        thread.name = "hydra-background"
-        thread.start()
     }
 
     /// Blocks until the closure returned and returns its value or rethrows
@@ -31,5 +34,50 @@ public final class BackgroundTask<Value: Sendable>: @unchecked Sendable {
             collected = result!
         }
         return try collected!.get()
+    }
+}
+
+/// The threads behind `BackgroundTask`. A job never waits for a busy thread:
+/// it goes to an idle one or gets a new thread.
+final class BackgroundThreads: @unchecked Sendable {
+    static let shared = BackgroundThreads()
+
+    /// How long an idle thread waits for a job before it exits.
+    static let idleTimeout: TimeInterval = 10
+
+    // Sendable: `jobs` and `idle` are only touched with `condition` locked.
+    private let condition = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []
+    private var idle = 0
+
+    func run(_ job: @escaping @Sendable () -> Void) {
+        condition.lock()
+        if idle > jobs.count {
+            jobs.append(job)
+            condition.signal()
+            condition.unlock()
+            return
+        }
+        condition.unlock()
+        let thread = Thread { [self] in
+            var next: (@Sendable () -> Void)? = job
+            while let current = next {
+                current()
+                next = waitForJob()
+            }
+        }
+        thread.name = "hydra-background"
+        thread.start()
+    }
+
+    /// Returns the next job, or nil after `idleTimeout` without one.
+    private func waitForJob() -> (@Sendable () -> Void)? {
+        condition.lock()
+        defer { condition.unlock() }
+        idle += 1
+        let limit = Date(timeIntervalSinceNow: Self.idleTimeout)
+        while jobs.isEmpty && condition.wait(until: limit) {}
+        idle -= 1
+        return jobs.isEmpty ? nil : jobs.removeFirst()
     }
 }

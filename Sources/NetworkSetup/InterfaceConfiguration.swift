@@ -6,9 +6,9 @@ import Netns
 
 /// Applies the addresses and routes of a CNI result to an interface, the way
 /// the reference plugins' `ipam.ConfigureIface` (containernetworking/plugins
-/// 1.1.1) does. It sets the link up, enables IPv6 on it and on `lo` when an
-/// IPv6 address follows, and adds every address whose `interface` index
-/// names the link. After IPv6 duplicate address detection settles, it adds
+/// 1.1.1) does. It enables IPv6 on the link and on `lo` when an IPv6 address
+/// follows, adds every address whose `interface` index names the link, and
+/// sets the link up. After IPv6 duplicate address detection settles, it adds
 /// each route, using the first gateway of the route's family when the route
 /// has none.
 public enum InterfaceConfiguration {
@@ -20,8 +20,19 @@ public enum InterfaceConfiguration {
         guard !result.interfaces.isEmpty else {
             throw CNIError(code: CNIError.internalError, msg: "failed to configure \"\(ifName)\": the result has no interfaces")
         }
-        let link = try socket.link(named: ifName)
-        try socket.setUp(index: link.index)
+        try configure(link: try socket.link(named: ifName), result: result, socket: socket,
+                      settleTimeout: settleTimeout)
+    }
+
+    /// Configures `link`, which the caller has just looked up, from `result`
+    /// through `socket`, saving the lookup by name. Same rules as
+    /// `configure(ifName:result:socket:settleTimeout:)`.
+    public static func configure(link: Link, result: CNIResult, socket: NetlinkSocket,
+                                 settleTimeout: Double = 10) throws {
+        let ifName = link.name
+        guard !result.interfaces.isEmpty else {
+            throw CNIError(code: CNIError.internalError, msg: "failed to configure \"\(ifName)\": the result has no interfaces")
+        }
 
         var gatewayV4: IPAddress?
         var gatewayV6: IPAddress?

@@ -16,6 +16,9 @@ public final class BridgePlugin: Sendable {
     let ipam: PodIPAM
     /// The namespace of the bridge: the process's own namespace in production.
     let host: HostNamespace
+    /// Indexes of the bridges whose router advertisements this plugin has
+    /// turned off, so later attaches skip the sysctl write.
+    let preparedBridges = PreparedBridges()
 
     public init(ipam: PodIPAM = PodIPAM(), host: HostNamespace = .process) {
         self.ipam = ipam
@@ -45,11 +48,9 @@ public final class BridgePlugin: Sendable {
         let mac = try config.mac.map { (text) throws(CNIError) in try CNIAddresses.mac(text, field: "mac") }
 
         let pod = try openPodNamespace(request.netns)
-        let podSocket = try pod.run { try NetlinkSocket() }
-        if try podSocket.linkIfPresent(named: request.ifName) != nil {
-            throw CNIError(code: CNIError.internalError,
-                           msg: "interface \"\(request.ifName)\" already exists in network namespace \"\(request.netns)\"")
-        }
+        // The pod namespace's socket is made on its executor thread while
+        // this thread works in the host namespace.
+        let podSocketTask = pod.start { try NetlinkSocket() }
 
         // host-local allocation is file work, so it runs on a thread of its
         // own while this thread creates the bridge port.
@@ -70,14 +71,15 @@ public final class BridgePlugin: Sendable {
             let bridge = try ensureBridge(config, socket: hostSocket)
 
             try deadline.check(before: "creating the veth pair")
-            let hostVethName = try createVeth(request: request, config: config, mac: mac, pod: pod,
+            let podSocket = try podSocketTask.wait()
+            let hostVethName = try createVeth(request: request, config: config, mac: mac, bridge: bridge, pod: pod,
                                               podSocket: podSocket, hostSocket: hostSocket)
             rollback.add { [hostSocket] in
                 if let link = try? hostSocket.linkIfPresent(named: hostVethName) {
                     try? hostSocket.deleteLink(index: link.index)
                 }
             }
-            try connectHostVeth(named: hostVethName, to: bridge, config: config, socket: hostSocket)
+            try configurePort(named: hostVethName, config: config, socket: hostSocket)
             let podLink = try podSocket.link(named: request.ifName)
 
             var result = CNIResult(cniVersion: config.cniVersion.isEmpty ? CNIVersion.current.description : config.cniVersion)
@@ -106,7 +108,7 @@ public final class BridgePlugin: Sendable {
                 try deadline.check(before: "configuring the pod interface")
                 try pod.run {
                     try configurePodSysctls(ifName: request.ifName, enableDAD: config.enableDAD)
-                    try InterfaceConfiguration.configure(ifName: request.ifName, result: result, socket: podSocket,
+                    try InterfaceConfiguration.configure(link: podLink, result: result, socket: podSocket,
                                                          settleTimeout: deadline.secondsLeft(max: 10))
                 }
 
@@ -137,6 +139,8 @@ public final class BridgePlugin: Sendable {
             rollback.discard()
             return result
         } catch {
+            // The socket task may still run when an early step failed.
+            _ = try? podSocketTask.wait()
             rollback.run()
             throw cniError(error)
         }

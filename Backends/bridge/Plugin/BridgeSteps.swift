@@ -54,7 +54,11 @@ extension BridgePlugin {
             throw CNIError(code: CNIError.internalError, msg: "\"\(config.bridge)\" already exists but is not a bridge")
         }
         if config.promiscMode && !bridge.isPromiscuous { try socket.setPromiscuous(index: bridge.index, true) }
-        try host.run { try? Sysctl.write("net/ipv6/conf/\(config.bridge)/accept_ra", "0") }
+        // A bridge that is deleted and created again gets a new index, so
+        // the sysctl is written once per bridge instance.
+        if preparedBridges.insert(bridge.index) {
+            try host.run { try? Sysctl.write("net/ipv6/conf/\(config.bridge)/accept_ra", "0") }
+        }
         // An existing bridge that is already up needs neither the request nor a
         // fresh lookup: two netlink round trips saved on every later attach.
         if bridge.isUp && (bridge.isPromiscuous || !config.promiscMode) { return bridge }
@@ -66,17 +70,22 @@ extension BridgePlugin {
     /// Creates the veth pair with the pod end created directly in the pod
     /// namespace under `request.ifName`, and returns the host end's name
     /// ("veth" and 8 random hex digits, as the reference plugin names it).
-    /// A host name collision is retried with a new name.
-    func createVeth(request: AttachRequest, config: BridgeConfig, mac: MACAddress?, pod: NetworkNamespace,
-                    podSocket: NetlinkSocket, hostSocket: NetlinkSocket) throws -> String {
+    /// The host end is created up and already a port of `bridge`, in the
+    /// same request. A host name collision is retried with a new name.
+    func createVeth(request: AttachRequest, config: BridgeConfig, mac: MACAddress?, bridge: Link,
+                    pod: NetworkNamespace, podSocket: NetlinkSocket, hostSocket: NetlinkSocket) throws -> String {
         let mtu = config.mtu > 0 ? UInt32(config.mtu) : nil
         for _ in 0..<4 {
             let hostName = "veth" + String(format: "%08x", UInt32.random(in: 0...UInt32.max))
             do {
                 try hostSocket.addVethPair(name: hostName, peerName: request.ifName,
-                                           peerNamespaceFD: pod.fileDescriptor, mtu: mtu, peerMAC: mac)
+                                           peerNamespaceFD: pod.fileDescriptor, mtu: mtu, peerMAC: mac,
+                                           masterIndex: bridge.index, up: true)
             } catch {
-                guard error.isAlreadyExists else { throw error }
+                guard error.isAlreadyExists else {
+                    throw CNIError(code: CNIError.internalError,
+                                   msg: "failed to create veth \"\(hostName)\" as a port of bridge \"\(bridge.name)\": \(error.reason)")
+                }
                 if try podSocket.linkIfPresent(named: request.ifName) != nil {
                     throw CNIError(code: CNIError.internalError,
                                    msg: "interface \"\(request.ifName)\" already exists in network namespace \"\(request.netns)\"")
@@ -88,21 +97,16 @@ extension BridgePlugin {
         throw CNIError(code: CNIError.internalError, msg: "failed to find a free host veth name after 4 attempts")
     }
 
-    /// Makes the host veth a port of the bridge, sets hairpin mode and the
-    /// access VLAN, and sets it up.
-    func connectHostVeth(named name: String, to bridge: Link, config: BridgeConfig, socket: NetlinkSocket) throws {
+    /// Sets hairpin mode and the access VLAN on the host veth, when
+    /// configured. A new port starts with hairpin off and without VLANs, so
+    /// the default configuration needs no request here.
+    func configurePort(named name: String, config: BridgeConfig, socket: NetlinkSocket) throws {
+        guard config.hairpinMode || config.vlan != 0 else { return }
         let veth = try socket.link(named: name)
-        do {
-            try socket.setMaster(index: veth.index, masterIndex: bridge.index)
-        } catch {
-            throw CNIError(code: CNIError.internalError,
-                           msg: "failed to connect \"\(name)\" to bridge \"\(bridge.name)\": \(error.reason)")
-        }
-        try socket.setHairpin(portIndex: veth.index, config.hairpinMode)
+        if config.hairpinMode { try socket.setHairpin(portIndex: veth.index, true) }
         if config.vlan != 0 {
             try socket.addBridgeVLAN(portIndex: veth.index, vid: UInt16(config.vlan), pvid: true, untagged: true)
         }
-        try socket.setUp(index: veth.index)
     }
 
     /// Adds each gateway address to the bridge (see `ensureAddress`) and
@@ -179,6 +183,18 @@ func configurePodSysctls(ifName: String, enableDAD: Bool) throws {
         try? Sysctl.write("net/ipv6/conf/\(ifName)/accept_dad", "0")
     }
     try? Sysctl.write("net/ipv4/conf/\(ifName)/arp_notify", "1")
+}
+
+/// The bridge indexes a `BridgePlugin` has prepared. Safe to use from many threads.
+final class PreparedBridges: @unchecked Sendable {
+    // Sendable: `indexes` is only touched with `lock` held.
+    private let lock = NSLock()
+    private var indexes: Set<Int32> = []
+
+    /// Adds `index` and returns true when it was not there yet.
+    func insert(_ index: Int32) -> Bool {
+        lock.withLock { indexes.insert(index).inserted }
+    }
 }
 
 /// Undo steps of a partly done attach, run in reverse order on failure.

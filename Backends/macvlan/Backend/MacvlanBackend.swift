@@ -28,20 +28,18 @@ public final class MacvlanBackend: Backend {
         records = host.stateDirectory.isEmpty ? nil : AttachmentRecords(stateDirectory: host.stateDirectory)
     }
 
-    /// Attaches and records the attachment. When the record cannot be
-    /// written the attachment is detached again and the error thrown, so
-    /// nothing exists that gc could not find.
+    /// Attaches and records the attachment, the record written while the
+    /// attach runs (see `AttachmentRecords.recordingAttach`). Detaching a
+    /// macvlan needs nothing from the result, so the record has none.
     public func attach(_ request: AttachRequest, deadline: Deadline) throws -> CNIResult {
-        let result = try plugin.add(request, deadline: deadline)
-        do {
-            try records?.save(request, result: result)
-        } catch {
+        guard let records else { return try plugin.add(request, deadline: deadline) }
+        return try records.recordingAttach(request, storeResult: false) {
+            try plugin.add(request, deadline: deadline)
+        } undo: { result in
             var recorded = request
             recorded.prevResult = try? result.jsonValue()
             try? plugin.del(recorded, deadline: .none)
-            throw error
         }
-        return result
     }
 
     /// Detaches and then deletes the attachment's record.

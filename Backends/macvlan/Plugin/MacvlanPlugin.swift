@@ -34,26 +34,24 @@ public final class MacvlanPlugin: Sendable {
         let mac = try config.mac.map { (text) throws(CNIError) in try CNIAddresses.mac(text, field: "mac") }
 
         let pod = try openNamespace(request.netns)
-        let podSocket = try pod.run { try NetlinkSocket() }
-        let masterSocket = config.linkInContainer ? podSocket : try host.makeSocket()
-        let master = try findMaster(config, socket: masterSocket)
-        if config.mtu > Int(master.mtu) {
-            throw CNIError(code: CNIError.invalidNetworkConfig,
-                           msg: "invalid MTU \(config.mtu), must be [0, master MTU(\(master.mtu))]")
-        }
-        if try podSocket.linkIfPresent(named: request.ifName) != nil {
-            throw CNIError(code: CNIError.internalError,
-                           msg: "interface \"\(request.ifName)\" already exists in network namespace \"\(request.netns)\"")
-        }
-
-        // host-local allocation is file work, so it runs on a thread of its
-        // own while this thread creates the macvlan.
+        // The pod namespace's socket is made on its executor thread, and
+        // host-local allocation (file work) runs on a thread of its own, while
+        // this thread looks up the master and creates the macvlan.
+        let podSocketTask = pod.start { try NetlinkSocket() }
         let allocationTask = config.ipamType == nil ? nil : BackgroundTask { [ipam] in
             try ipam.add(request, deadline: deadline)
         }
         var created = false
         do {
+            let masterSocket = config.linkInContainer ? try podSocketTask.wait() : try host.makeSocket()
+            let master = try findMaster(config, socket: masterSocket)
+            if config.mtu > Int(master.mtu) {
+                throw CNIError(code: CNIError.invalidNetworkConfig,
+                               msg: "invalid MTU \(config.mtu), must be [0, master MTU(\(master.mtu))]")
+            }
+
             try deadline.check(before: "creating the macvlan")
+            let podSocket = try podSocketTask.wait()
             try createMacvlan(request: request, config: config, mac: mac, master: master, pod: pod,
                               podSocket: podSocket, masterSocket: masterSocket)
             created = true
@@ -78,7 +76,7 @@ public final class MacvlanPlugin: Sendable {
                     // Gratuitous ARP on address changes. Releases after 1.1.1 also set
                     // ndisc_notify, but the 1.1.1 reference does not, and Hydra matches it.
                     try? Sysctl.write("net/ipv4/conf/\(request.ifName)/arp_notify", "1")
-                    try InterfaceConfiguration.configure(ifName: request.ifName, result: result, socket: podSocket,
+                    try InterfaceConfiguration.configure(link: link, result: result, socket: podSocket,
                                                          settleTimeout: deadline.secondsLeft(max: 10))
                 }
             } else {
@@ -93,9 +91,11 @@ public final class MacvlanPlugin: Sendable {
             if let allocationTask, (try? allocationTask.wait()) != nil {
                 try? ipam.del(request, deadline: .after(seconds: 2))
             }
-            if created, let link = try? podSocket.linkIfPresent(named: request.ifName) {
+            if created, let podSocket = try? podSocketTask.wait(),
+               let link = try? podSocket.linkIfPresent(named: request.ifName) {
                 try? podSocket.deleteLink(index: link.index)
             }
+            _ = try? podSocketTask.wait()
             throw cniError(error)
         }
     }
