@@ -111,7 +111,8 @@ public enum BackendExport {
             let backend = try backend(from: instance)
             let request = try AttachRequest(jsonText: data(requestText))
             let result = try backend.attach(request, deadline: Deadline(monotonicNanoseconds: deadline))
-            let encoded = try result.jsonValue(as: resultVersion(for: request)).encodedString()
+            // The host parses the result, so key order does not matter and is not sorted.
+            let encoded = try result.jsonValue(as: resultVersion(for: request)).encodedString(sortedKeys: false)
             resultJSON?.pointee = strdup(encoded)
             return 0
         } catch {

@@ -39,6 +39,28 @@ extension NetlinkSocket {
         }
     }
 
+    /// Turns the link's IPv4 `arp_notify` setting on or off: with it on, the
+    /// kernel sends a gratuitous ARP when the link comes up or changes its
+    /// address. Same effect as writing net.ipv4.conf.<link>.arp_notify, but
+    /// through this socket, so no thread has to enter the link's namespace
+    /// (RTM_SETLINK with IFLA_INET_CONF inside IFLA_AF_SPEC, built with
+    /// libnl's message API).
+    public func setARPNotify(index: Int32, _ enabled: Bool) throws(NetlinkError) {
+        // IPV4_DEVCONF_ARP_NOTIFY in linux/ip.h, which the CNetlink module
+        // does not import because it clashes with glibc's netinet/ip.h.
+        let arpNotify: Int32 = 22
+        let message = try RawMessage(type: Int32(RTM_SETLINK), flags: 0)
+        try message.appendLinkHeader(family: AF_UNSPEC, index: index)
+        try message.nest(Int32(IFLA_AF_SPEC)) { () throws(NetlinkError) in
+            try message.nest(AF_INET) { () throws(NetlinkError) in
+                try message.nest(Int32(IFLA_INET_CONF)) { () throws(NetlinkError) in
+                    try message.putU32(arpNotify, enabled ? 1 : 0)
+                }
+            }
+        }
+        try sendAndWaitForAck(message, "set arp_notify on", "link with index \(index)")
+    }
+
     /// Moves the link into the network namespace open as `namespaceFD` (IFLA_NET_NS_FD).
     /// The link gets a new index there.
     public func moveToNamespace(index: Int32, namespaceFD: Int32) throws(NetlinkError) {

@@ -21,14 +21,16 @@ public enum InterfaceConfiguration {
             throw CNIError(code: CNIError.internalError, msg: "failed to configure \"\(ifName)\": the result has no interfaces")
         }
         try configure(link: try socket.link(named: ifName), result: result, socket: socket,
-                      settleTimeout: settleTimeout)
+                      namespace: nil, settleTimeout: settleTimeout)
     }
 
     /// Configures `link`, which the caller has just looked up, from `result`
     /// through `socket`, saving the lookup by name. Same rules as
-    /// `configure(ifName:result:socket:settleTimeout:)`.
+    /// `configure(ifName:result:socket:settleTimeout:)`, but callable from
+    /// any thread: `namespace` is the link's namespace, entered only for the
+    /// IPv6 sysctls. Pass nil when the calling thread is already inside it.
     public static func configure(link: Link, result: CNIResult, socket: NetlinkSocket,
-                                 settleTimeout: Double = 10) throws {
+                                 namespace: NetworkNamespace? = nil, settleTimeout: Double = 10) throws {
         let ifName = link.name
         guard !result.interfaces.isEmpty else {
             throw CNIError(code: CNIError.internalError, msg: "failed to configure \"\(ifName)\": the result has no interfaces")
@@ -47,9 +49,12 @@ public enum InterfaceConfiguration {
             }
             let network = try CNIAddresses.network(ip.address, field: "ips[\(position)].address")
             if !network.address.isIPv4 && !enabledIPv6 {
-                for name in ["lo", ifName] where Sysctl.read("net/ipv6/conf/\(name)/disable_ipv6") == "1" {
-                    try? Sysctl.write("net/ipv6/conf/\(name)/disable_ipv6", "0")
+                let enable = {
+                    for name in ["lo", ifName] where Sysctl.read("net/ipv6/conf/\(name)/disable_ipv6") == "1" {
+                        try? Sysctl.write("net/ipv6/conf/\(name)/disable_ipv6", "0")
+                    }
                 }
+                if let namespace { try namespace.run(enable) } else { enable() }
                 enabledIPv6 = true
             }
             do {

@@ -65,6 +65,7 @@ public final class BridgePlugin: Sendable {
                 if (try? allocationTask.wait()) != nil { try? ipam.del(request, deadline: .after(seconds: 2)) }
             }
         }
+        var dadTask: NamespaceTask<Void>?
         do {
             try deadline.check(before: "creating the bridge")
             let hostSocket = try host.makeSocket()
@@ -78,6 +79,14 @@ public final class BridgePlugin: Sendable {
                 if let link = try? hostSocket.linkIfPresent(named: hostVethName) {
                     try? hostSocket.deleteLink(index: link.index)
                 }
+            }
+            // The DAD sysctls must be written before the pod end comes up. They
+            // need a thread inside the pod namespace, which writes them while
+            // this thread continues.
+            if config.ipamType != nil {
+                let ifName = request.ifName
+                let enableDAD = config.enableDAD
+                dadTask = pod.start { configurePodDAD(ifName: ifName, enableDAD: enableDAD) }
             }
             try configurePort(named: hostVethName, config: config, socket: hostSocket)
             let podLink = try podSocket.link(named: request.ifName)
@@ -106,11 +115,11 @@ public final class BridgePlugin: Sendable {
                 let gateways = try BridgeGateways.apply(to: &result, config: config)
 
                 try deadline.check(before: "configuring the pod interface")
-                try pod.run {
-                    try configurePodSysctls(ifName: request.ifName, enableDAD: config.enableDAD)
-                    try InterfaceConfiguration.configure(link: podLink, result: result, socket: podSocket,
-                                                         settleTimeout: deadline.secondsLeft(max: 10))
-                }
+                // Gratuitous ARP on address changes, as the reference plugin sets it.
+                try? podSocket.setARPNotify(index: podLink.index, true)
+                try dadTask?.wait()
+                try InterfaceConfiguration.configure(link: podLink, result: result, socket: podSocket, namespace: pod,
+                                                     settleTimeout: deadline.secondsLeft(max: 10))
 
                 if config.isGateway {
                     try assignGateways(gateways, bridge: bridge, config: config, socket: hostSocket)
@@ -139,8 +148,9 @@ public final class BridgePlugin: Sendable {
             rollback.discard()
             return result
         } catch {
-            // The socket task may still run when an early step failed.
+            // The namespace tasks may still run when an early step failed.
             _ = try? podSocketTask.wait()
+            _ = try? dadTask?.wait()
             rollback.run()
             throw cniError(error)
         }

@@ -172,17 +172,17 @@ extension BridgePlugin {
     }
 }
 
-/// Sets the pod interface's sysctls as the reference bridge plugin does:
-/// IPv6 duplicate address detection off unless `enabledad`, and gratuitous
-/// ARP on address changes. Missing keys (IPv6 disabled) are ignored.
-func configurePodSysctls(ifName: String, enableDAD: Bool) throws {
+/// Sets the pod interface's IPv6 duplicate address detection as the
+/// reference bridge plugin does: off unless `enabledad`. Call it inside the
+/// pod namespace. Missing keys (IPv6 disabled) are ignored. The plugin's
+/// other pod setting, `arp_notify`, goes through netlink (`setARPNotify`).
+func configurePodDAD(ifName: String, enableDAD: Bool) {
     if enableDAD {
         try? Sysctl.write("net/ipv6/conf/\(ifName)/enhanced_dad", "1")
         try? Sysctl.write("net/ipv6/conf/\(ifName)/accept_dad", "1")
     } else {
         try? Sysctl.write("net/ipv6/conf/\(ifName)/accept_dad", "0")
     }
-    try? Sysctl.write("net/ipv4/conf/\(ifName)/arp_notify", "1")
 }
 
 /// The bridge indexes a `BridgePlugin` has prepared. Safe to use from many threads.

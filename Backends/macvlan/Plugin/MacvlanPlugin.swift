@@ -72,13 +72,11 @@ public final class MacvlanPlugin: Sendable {
                 }
                 result.routes = allocation.routes
                 try deadline.check(before: "configuring the pod interface")
-                try pod.run {
-                    // Gratuitous ARP on address changes. Releases after 1.1.1 also set
-                    // ndisc_notify, but the 1.1.1 reference does not, and Hydra matches it.
-                    try? Sysctl.write("net/ipv4/conf/\(request.ifName)/arp_notify", "1")
-                    try InterfaceConfiguration.configure(link: link, result: result, socket: podSocket,
-                                                         settleTimeout: deadline.secondsLeft(max: 10))
-                }
+                // Gratuitous ARP on address changes. Releases after 1.1.1 also set
+                // ndisc_notify, but the 1.1.1 reference does not, and Hydra matches it.
+                try? podSocket.setARPNotify(index: link.index, true)
+                try InterfaceConfiguration.configure(link: link, result: result, socket: podSocket, namespace: pod,
+                                                     settleTimeout: deadline.secondsLeft(max: 10))
             } else {
                 try podSocket.setUp(index: link.index)
             }
