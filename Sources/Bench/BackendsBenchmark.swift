@@ -210,8 +210,11 @@ final class BackendsBenchmark {
             rows.append(row("\(network.label) attach", "native / reference ADD", nativeAttach, referenceAdd))
             rows.append(row("\(network.label) detach", "native / reference DEL", nativeDetach, referenceDel))
             let sameTopology = network.label.hasPrefix("macvlan") ? macvlanFloor : portFloor
-            print(String(format: "%@: native detach p50 / veth floor p50 = %.2f, / same-topology floor p50 = %.2f",
-                         network.label, nativeDetach.p50 / floor.p50, nativeDetach.p50 / sameTopology.p50))
+            let attachedFloor = try attachedDeletionFloor(network)
+            rows.append(row("\(network.label): delete attached interface (netlink, floor)", "", attachedFloor, nil))
+            print(String(format: "%@: native detach p50 / veth floor p50 = %.2f, / same-topology floor p50 = %.2f, / attached-interface floor p50 = %.2f",
+                         network.label, nativeDetach.p50 / floor.p50, nativeDetach.p50 / sameTopology.p50,
+                         nativeDetach.p50 / attachedFloor.p50))
         }
 
         print("")
@@ -271,6 +274,30 @@ final class BackendsBenchmark {
                 target = (podSocket, podIndex)
             }
             try samples.timeSync { try target.socket.deleteLink(index: target.index) }
+        }
+        return samples
+    }
+
+    /// Times the netlink deletion of the pod interface that the reference
+    /// plugin has just attached: the kernel's cost of deleting an interface
+    /// in the state a detach finds it (up, addressed, IPv6 link-local
+    /// configured), without any plugin code. The reference DEL that follows
+    /// only releases the address and is not timed.
+    private func attachedDeletionFloor(_ network: BenchNetwork) throws -> LatencySamples {
+        let pod = try makePodNamespace()
+        let podSocket = try pod.run { try NetlinkSocket() }
+        let plugin = network.referenceConfig["type"]?.stringValue ?? ""
+        var samples = LatencySamples()
+        for round in 0..<options.rounds {
+            let containerID = "hbench-floor-\(suffix)-\(round)"
+            let add = CNIInvocation(command: "ADD", pluginType: plugin, stdinData: network.referenceConfig.encoded(),
+                                    containerID: containerID, netns: pod.path, ifName: "net1")
+            _ = try executor.add(add, deadlineNanoseconds: MonotonicClock.now() + 10_000_000_000)
+            let index = try podSocket.link(named: "net1").index
+            try samples.timeSync { try podSocket.deleteLink(index: index) }
+            let del = CNIInvocation(command: "DEL", pluginType: plugin, stdinData: network.referenceConfig.encoded(),
+                                    containerID: containerID, netns: pod.path, ifName: "net1")
+            try executor.delete(del, deadlineNanoseconds: MonotonicClock.now() + 10_000_000_000)
         }
         return samples
     }
