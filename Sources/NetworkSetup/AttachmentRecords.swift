@@ -35,23 +35,57 @@ public struct AttachmentRecords: Sendable {
 
     /// Stores `request` with its attach `result`, or without one when nil,
     /// replacing an older record of the same sandbox and interface. Creates
-    /// the directory when missing.
+    /// the directory when missing. The file is written under a temporary
+    /// name and renamed, so a reader sees the old record or the new one.
     public func save(_ request: AttachRequest, result: CNIResult?) throws {
-        var fields: [String: JSONValue] = ["request": request.jsonValue()]
-        if let result { fields["result"] = try result.jsonValue() }
-        let record: JSONValue = .object(fields)
         let path = self.path(sandboxID: request.sandboxID, ifName: request.ifName)
         let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        // Key order does not matter to the reader, and sorting costs time on the attach path.
-        let bytes = [UInt8](record.encoded(sortedKeys: false))
+        try writeNew(temporary, try Self.encode(request, result: result))
+        if rename(temporary, path) != 0 {
+            let code = errno
+            unlink(temporary)
+            throw Self.failure("rename to \"\(path)\"", temporary, code)
+        }
+    }
 
-        var descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    /// Stores the record of an attach that is about to start, without a
+    /// result. It goes straight to its final name (O_EXCL), without the
+    /// temporary file and rename of `save`, which cost about as much again on
+    /// ext4. That is safe because the attach starts only after the write:
+    /// a partial file left by a crash stands for nothing, and `list` reports
+    /// it as unreadable. An existing record is replaced through `save`.
+    func saveBeforeAttach(_ request: AttachRequest) throws {
+        let path = self.path(sandboxID: request.sandboxID, ifName: request.ifName)
+        do {
+            try writeNew(path, try Self.encode(request, result: nil))
+        } catch let error as RecordExists {
+            _ = error
+            try save(request, result: nil)
+        }
+    }
+
+    private static func encode(_ request: AttachRequest, result: CNIResult?) throws -> [UInt8] {
+        var fields: [String: JSONValue] = ["request": request.jsonValue()]
+        if let result { fields["result"] = try result.jsonValue() }
+        // Key order does not matter to the reader, and sorting costs time on the attach path.
+        return [UInt8](JSONValue.object(fields).encoded(sortedKeys: false))
+    }
+
+    /// `writeNew` found a file at the path.
+    private struct RecordExists: Error {}
+
+    /// Creates `path` (O_EXCL, mode 0600, creating the directory when
+    /// missing) and writes `bytes` to it. Throws `RecordExists` when the
+    /// file exists, and removes a partly written file on failure.
+    private func writeNew(_ path: String, _ bytes: [UInt8]) throws {
+        var descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if descriptor < 0 && errno == ENOENT {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
-            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         }
-        if descriptor < 0 { throw Self.failure("create", temporary, errno) }
+        if descriptor < 0 && errno == EEXIST { throw RecordExists() }
+        if descriptor < 0 { throw Self.failure("create", path, errno) }
 
         var offset = 0
         while offset < bytes.count {
@@ -60,17 +94,12 @@ public struct AttachmentRecords: Sendable {
                 if errno == EINTR { continue }
                 let code = errno
                 close(descriptor)
-                unlink(temporary)
-                throw Self.failure("write", temporary, code)
+                unlink(path)
+                throw Self.failure("write", path, code)
             }
             offset += written
         }
         close(descriptor)
-        if rename(temporary, path) != 0 {
-            let code = errno
-            unlink(temporary)
-            throw Self.failure("rename to \"\(path)\"", temporary, code)
-        }
     }
 
     private static func failure(_ operation: String, _ path: String, _ code: Int32) -> CNIError {
@@ -78,40 +107,40 @@ public struct AttachmentRecords: Sendable {
                  msg: "failed to \(operation) attachment record \"\(path)\": \(String(cString: strerror(code)))")
     }
 
-    /// Runs `attach` while the record of `request` is written on a
-    /// background thread, so the file work overlaps the attach, and returns
-    /// the attach result. Writing the record first also means that a crash
-    /// during the attach leaves a record behind for gc.
+    /// Writes the record of `request`, then runs `attach` and returns its
+    /// result. Writing the record first means that a crash during the
+    /// attach leaves a record behind for gc.
     ///
-    /// The early record has no result. With `storeResult` the record is
+    /// The first record has no result. With `storeResult` the record is
     /// written again with the result once the attach succeeded, for
     /// networks whose detach needs it (masquerade rules are keyed by the
     /// pod's addresses, which are gone with the pod namespace).
     ///
-    /// When the attach fails, the record is deleted and the attach error
-    /// rethrown. When the record cannot be written, `undo` detaches the
-    /// attachment and the record error is thrown, so nothing exists that gc
-    /// could not find.
+    /// When the record cannot be written, nothing is attached and the error
+    /// is thrown. When the attach fails, the record is deleted and the attach
+    /// error rethrown. When the record with the result cannot be written,
+    /// `undo` detaches the attachment, the record is deleted and the record
+    /// error is thrown.
     public func recordingAttach(_ request: AttachRequest, storeResult: Bool,
                                 attach: () throws -> CNIResult,
                                 undo: (CNIResult) -> Void) throws -> CNIResult {
-        let early = BackgroundTask { [self] in try save(request, result: nil) }
+        try saveBeforeAttach(request)
         let result: CNIResult
         do {
             result = try attach()
         } catch {
-            _ = try? early.wait()
             try? remove(sandboxID: request.sandboxID, ifName: request.ifName)
             throw error
         }
 
-        do {
-            try early.wait()
-            if storeResult { try save(request, result: result) }
-        } catch {
-            undo(result)
-            try? remove(sandboxID: request.sandboxID, ifName: request.ifName)
-            throw error
+        if storeResult {
+            do {
+                try save(request, result: result)
+            } catch {
+                undo(result)
+                try? remove(sandboxID: request.sandboxID, ifName: request.ifName)
+                throw error
+            }
         }
         return result
     }

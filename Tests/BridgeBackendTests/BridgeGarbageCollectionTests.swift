@@ -164,3 +164,71 @@ func bridgeAttachPastDeadlineLeavesNothing() async throws {
     #expect(reserved.isEmpty)
     #expect(veths == 0)
 }
+
+@Test func recordingAttachWritesRecordFirst() throws {
+    let state = TestStateDirectory()
+    let records = AttachmentRecords(stateDirectory: state.path)
+    let request = try makeRequest(#"{"cniVersion": "1.0.0", "name": "n", "type": "bridge"}"#,
+                                  netns: "/run/netns/p", sandboxID: "first")
+    var result = CNIResult(cniVersion: "1.0.0")
+    result.interfaces = [CNIResult.Interface(name: "net1", sandbox: "/run/netns/p")]
+
+    var recordsDuringAttach: [String] = []
+    let returned = try records.recordingAttach(request, storeResult: false) {
+        recordsDuringAttach = records.list().records.map(\.request.sandboxID)
+        return result
+    } undo: { _ in
+        Issue.record("undo ran after a successful attach")
+    }
+
+    #expect(recordsDuringAttach == ["first"])
+    #expect(returned == result)
+    let stored = try #require(records.list().records.first)
+    #expect(stored.request.prevResult == nil)
+}
+
+@Test func recordingAttachStoresResultWhenAsked() throws {
+    let state = TestStateDirectory()
+    let records = AttachmentRecords(stateDirectory: state.path)
+    let request = try makeRequest(#"{"cniVersion": "1.0.0", "name": "n", "type": "bridge", "ipMasq": true}"#,
+                                  netns: "/run/netns/p", sandboxID: "masq")
+    var result = CNIResult(cniVersion: "1.0.0")
+    result.ips = [CNIResult.IPConfig(address: "10.9.0.2/24")]
+
+    _ = try records.recordingAttach(request, storeResult: true) { result } undo: { _ in }
+
+    let stored = try #require(records.list().records.first)
+    #expect(stored.request.prevResult?["ips"]?[0]?["address"]?.stringValue == "10.9.0.2/24")
+}
+
+@Test func recordingAttachRemovesRecordOnFailure() throws {
+    let state = TestStateDirectory()
+    let records = AttachmentRecords(stateDirectory: state.path)
+    let request = try makeRequest(#"{"cniVersion": "1.0.0", "name": "n", "type": "bridge"}"#,
+                                  netns: "/run/netns/p", sandboxID: "failing")
+
+    #expect(throws: CNIError.self) {
+        try records.recordingAttach(request, storeResult: false) {
+            throw CNIError(code: CNIError.internalError, msg: "attach failed")
+        } undo: { _ in }
+    }
+
+    #expect(records.list().records.isEmpty)
+    #expect(records.list().unreadable.isEmpty)
+}
+
+@Test func recordingAttachReplacesOldRecord() throws {
+    let state = TestStateDirectory()
+    let records = AttachmentRecords(stateDirectory: state.path)
+    let old = try makeRequest(#"{"cniVersion": "1.0.0", "name": "old", "type": "bridge"}"#,
+                              netns: "/run/netns/p", sandboxID: "again")
+    let new = try makeRequest(#"{"cniVersion": "1.0.0", "name": "new", "type": "bridge"}"#,
+                              netns: "/run/netns/p", sandboxID: "again")
+    try records.save(old, result: nil)
+
+    _ = try records.recordingAttach(new, storeResult: false) { CNIResult(cniVersion: "1.0.0") } undo: { _ in }
+
+    let listed = records.list().records
+    #expect(listed.count == 1)
+    #expect(listed.first?.request.config["name"]?.stringValue == "new")
+}

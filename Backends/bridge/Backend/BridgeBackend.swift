@@ -28,8 +28,8 @@ public final class BridgeBackend: Backend {
         records = host.stateDirectory.isEmpty ? nil : AttachmentRecords(stateDirectory: host.stateDirectory)
     }
 
-    /// Attaches and records the attachment, the record written while the
-    /// attach runs (see `AttachmentRecords.recordingAttach`). Only a network
+    /// Records the attachment, then attaches (see
+    /// `AttachmentRecords.recordingAttach`). Only a network
     /// with `ipMasq` keeps the result in its record: detaching it removes
     /// masquerade rules keyed by the pod's addresses.
     public func attach(_ request: AttachRequest, deadline: Deadline) throws -> CNIResult {

@@ -28,8 +28,8 @@ public final class MacvlanBackend: Backend {
         records = host.stateDirectory.isEmpty ? nil : AttachmentRecords(stateDirectory: host.stateDirectory)
     }
 
-    /// Attaches and records the attachment, the record written while the
-    /// attach runs (see `AttachmentRecords.recordingAttach`). Detaching a
+    /// Records the attachment, then attaches (see
+    /// `AttachmentRecords.recordingAttach`). Detaching a
     /// macvlan needs nothing from the result, so the record has none.
     public func attach(_ request: AttachRequest, deadline: Deadline) throws -> CNIResult {
         guard let records else { return try plugin.add(request, deadline: deadline) }
