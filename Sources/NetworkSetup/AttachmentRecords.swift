@@ -58,8 +58,7 @@ public struct AttachmentRecords: Sendable {
         let path = self.path(sandboxID: request.sandboxID, ifName: request.ifName)
         do {
             try writeNew(path, try Self.encode(request, result: nil))
-        } catch let error as RecordExists {
-            _ = error
+        } catch is RecordExists {
             try save(request, result: nil)
         }
     }
