@@ -23,7 +23,7 @@ import NRIWire
     static func runSimulator(_ arguments: [String], directory: URL) async throws -> (Int32, String) {
         let path = try #require(simulatorPath, "hydra-nri-sim not built next to the test bundle")
         let output = directory.appendingPathComponent("sim.out")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: output.path, contents: nil))
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             Thread {
                 do {

@@ -58,7 +58,29 @@ func temporarySocketPath() -> String {
     let directory = FileManager.default.temporaryDirectory
         .appendingPathComponent("hydra-nri-\(UUID().uuidString.prefix(8))")
     try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    SocketDirectories.shared.add(directory.path)
     return directory.appendingPathComponent("nri.sock").path
+}
+
+/// The directories `temporarySocketPath` made, removed when the test process exits.
+final class SocketDirectories: @unchecked Sendable {
+    static let shared = SocketDirectories()
+
+    // Sendable: `paths` is only touched with `lock` held.
+    private let lock = NSLock()
+    private var paths: [String] = []
+
+    private init() {
+        atexit { SocketDirectories.shared.removeAll() }
+    }
+
+    func add(_ path: String) {
+        lock.withLock { paths.append(path) }
+    }
+
+    private func removeAll() {
+        for path in lock.withLock({ paths }) { try? FileManager.default.removeItem(atPath: path) }
+    }
 }
 
 func samplePod(_ name: String, netns: String = "/var/run/netns/test") -> PodSandbox {
