@@ -91,9 +91,9 @@ extension NetlinkSocket {
 
     /// Sends RTM_GETLINK for one link and parses the reply itself. Every
     /// attach looks up several links, and libnl's rtnl_link_get_kernel parses
-    /// every attribute into a cache object, statistics included, while this
-    /// asks the kernel to leave the statistics out (RTEXT_FILTER_SKIP_STATS)
-    /// and reads only the fields of `Link`.
+    /// every attribute into a cache object, statistics included. This request
+    /// leaves the statistics out (RTEXT_FILTER_SKIP_STATS), and the parser
+    /// reads only the fields of `Link`.
     private func fetchLink(index: Int32, name: String?, subject: String) throws(NetlinkError) -> Link {
         let message = try RawMessage(type: Int32(RTM_GETLINK), flags: 0)
         try message.appendLinkHeader(family: AF_UNSPEC, index: index)

@@ -40,7 +40,9 @@ public struct AttachmentRecords: Sendable {
     public func save(_ request: AttachRequest, result: CNIResult?) throws {
         let path = self.path(sandboxID: request.sandboxID, ifName: request.ifName)
         let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try writeNew(temporary, try Self.encode(request, result: result))
+        guard try writeNew(temporary, try Self.encode(request, result: result)) else {
+            throw Self.failure("create", temporary, EEXIST)
+        }
         if rename(temporary, path) != 0 {
             let code = errno
             unlink(temporary)
@@ -50,15 +52,13 @@ public struct AttachmentRecords: Sendable {
 
     /// Stores the record of an attach that is about to start, without a
     /// result. It goes straight to its final name (O_EXCL), without the
-    /// temporary file and rename of `save`, which cost about as much again on
-    /// ext4. That is safe because the attach starts only after the write:
+    /// temporary file and rename of `save`, which measured about as much
+    /// again on ext4. That is safe because the attach starts only after the write:
     /// a partial file left by a crash stands for nothing, and `list` reports
     /// it as unreadable. An existing record is replaced through `save`.
     func saveBeforeAttach(_ request: AttachRequest) throws {
         let path = self.path(sandboxID: request.sandboxID, ifName: request.ifName)
-        do {
-            try writeNew(path, try Self.encode(request, result: nil))
-        } catch is RecordExists {
+        if try !writeNew(path, try Self.encode(request, result: nil)) {
             try save(request, result: nil)
         }
     }
@@ -70,20 +70,17 @@ public struct AttachmentRecords: Sendable {
         return [UInt8](JSONValue.object(fields).encoded(sortedKeys: false))
     }
 
-    /// `writeNew` found a file at the path.
-    private struct RecordExists: Error {}
-
     /// Creates `path` (O_EXCL, mode 0600, creating the directory when
-    /// missing) and writes `bytes` to it. Throws `RecordExists` when the
-    /// file exists, and removes a partly written file on failure.
-    private func writeNew(_ path: String, _ bytes: [UInt8]) throws {
+    /// missing) and writes `bytes` to it. Returns false, writing nothing,
+    /// when the file exists. Removes a partly written file on failure.
+    private func writeNew(_ path: String, _ bytes: [UInt8]) throws -> Bool {
         var descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if descriptor < 0 && errno == ENOENT {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
             descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         }
-        if descriptor < 0 && errno == EEXIST { throw RecordExists() }
+        if descriptor < 0 && errno == EEXIST { return false }
         if descriptor < 0 { throw Self.failure("create", path, errno) }
 
         var offset = 0
@@ -99,6 +96,7 @@ public struct AttachmentRecords: Sendable {
             offset += written
         }
         close(descriptor)
+        return true
     }
 
     private static func failure(_ operation: String, _ path: String, _ code: Int32) -> CNIError {

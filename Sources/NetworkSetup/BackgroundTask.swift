@@ -37,8 +37,8 @@ public final class BackgroundTask<Value: Sendable>: @unchecked Sendable {
     }
 }
 
-/// The threads behind `BackgroundTask`. A job never waits for a busy thread:
-/// it goes to an idle one or gets a new thread.
+/// The threads behind `BackgroundTask`. A job goes to an idle thread, or to
+/// a new thread when none is idle, so it never queues behind another job.
 final class BackgroundThreads: @unchecked Sendable {
     static let shared = BackgroundThreads()
 
