@@ -24,8 +24,14 @@ struct UnreadableRecordTests {
             try JSONSerialization.data(withJSONObject: record).write(to: URL(fileURLWithPath: path))
 
             let restart = try await world.startSession(networks: networks, pods: [world.pod("a", netns: netns)], steps: [])
-            // The record file goes last, after every detach has finished.
-            _ = await eventually { world.recordFiles().isEmpty }
+            // Reconcile moves the damaged file aside before it writes the
+            // salvaged record in its place, so an empty sandbox directory
+            // alone does not mean the detach is done. The addresses are
+            // taken until the detach releases them.
+            _ = await eventually {
+                world.recordFiles().isEmpty && world.reservedAddresses("n1").isEmpty
+                    && world.reservedAddresses("n2").isEmpty
+            }
             #expect(world.reservedAddresses("n1") == [])
             #expect(world.reservedAddresses("n2") == [])
             #expect(try await world.interfaces("a") == [])
