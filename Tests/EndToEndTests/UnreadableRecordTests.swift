@@ -24,10 +24,8 @@ struct UnreadableRecordTests {
             try JSONSerialization.data(withJSONObject: record).write(to: URL(fileURLWithPath: path))
 
             let restart = try await world.startSession(networks: networks, pods: [world.pod("a", netns: netns)], steps: [])
-            // Reconcile moves the damaged file aside before it writes the
-            // salvaged record in its place, so an empty sandbox directory
-            // alone does not mean the detach is done. The addresses are
-            // taken until the detach releases them.
+            // Reconcile moves the damaged file aside before it writes the salvaged
+            // record, so an empty sandbox directory alone does not mean detached.
             _ = await eventually {
                 world.recordFiles().isEmpty && world.reservedAddresses("n1").isEmpty
                     && world.reservedAddresses("n2").isEmpty
