@@ -161,9 +161,10 @@ public final class BridgePlugin: Sendable {
     /// removes the MAC spoof check and masquerade rules. Succeeds when the namespace or the
     /// interface is gone, and when repeated.
     ///
-    /// Deleting a veth waits for an RCU grace period inside the kernel (tens
-    /// of milliseconds), so the deletion runs on a namespace executor thread
-    /// while this thread releases the addresses and the MAC spoof check.
+    /// The deletion returns once the kernel has removed both veth ends from
+    /// their namespaces; the kernel's own wait for the device's release
+    /// finishes on a background thread (see `LinkDeletion`). The addresses
+    /// are released meanwhile.
     public func del(_ request: AttachRequest, deadline: Deadline = .none) throws {
         let config = try BridgeConfig(request: request)
         var addresses: [IPNetwork] = []
@@ -171,27 +172,17 @@ public final class BridgePlugin: Sendable {
             addresses = recorded.ips.compactMap { IPNetwork($0.address) }
         }
 
-        var deletion: NamespaceTask<[IPNetwork]>?
+        var deletion: PodInterfaceDeletion?
         if !request.netns.isEmpty, let pod = try openPodNamespaceForDelete(request.netns) {
-            let ifName = request.ifName
-            deletion = pod.start {
-                let socket = try NetlinkSocket()
-                guard let link = try socket.linkIfPresent(named: ifName) else { return [] }
-                let present = try socket.addresses(index: link.index)
-                    .filter(\.isGlobal)
-                    .map(\.network)
-                do {
-                    try socket.deleteLink(index: link.index)
-                } catch {
-                    // A link deleted concurrently gives DEL the same outcome.
-                    if (error as? NetlinkError)?.isNotFound != true { throw error }
-                }
-                return present
-            }
+            // The masquerade rules name the addresses, so when the result
+            // misses some, the interface's own addresses fill in.
+            deletion = try PodInterfaceDeletion(ifName: request.ifName, in: pod, host: host,
+                                                readAddresses: config.ipMasq && config.ipamType != nil)
+            for address in deletion?.addresses ?? [] where !addresses.contains(address) { addresses.append(address) }
         }
 
-        // Collect the deletion's outcome before rethrowing a release error, so
-        // that no executor job outlives this call unobserved.
+        // Wait for the removal before rethrowing a release error, so that DEL
+        // never returns while the interface is still there.
         var releaseError: Error?
         do {
             if config.ipamType != nil {
@@ -203,10 +194,7 @@ public final class BridgePlugin: Sendable {
         } catch {
             releaseError = error
         }
-        if let deletion {
-            let found = try deletion.wait()
-            for address in found where !addresses.contains(address) { addresses.append(address) }
-        }
+        try deletion?.wait(deadline: deadline)
         if let releaseError { throw releaseError }
 
         if config.ipamType != nil && config.ipMasq {

@@ -105,7 +105,7 @@ public final class MacvlanPlugin: Sendable {
     public func del(_ request: AttachRequest, deadline: Deadline = .none) throws {
         let config = try MacvlanConfig(request: request)
 
-        var deletion: NamespaceTask<Void>?
+        var deletion: PodInterfaceDeletion?
         if !request.netns.isEmpty {
             let pod: NetworkNamespace?
             do {
@@ -116,20 +116,13 @@ public final class MacvlanPlugin: Sendable {
                 default: throw CNIError(code: CNIError.invalidNetNS, msg: "failed to open netns \"\(request.netns)\": \(error)")
                 }
             }
-            let ifName = request.ifName
-            deletion = pod?.start {
-                let socket = try NetlinkSocket()
-                guard let link = try socket.linkIfPresent(named: ifName) else { return }
-                do {
-                    try socket.deleteLink(index: link.index)
-                } catch {
-                    if (error as? NetlinkError)?.isNotFound != true { throw error }
-                }
+            if let pod {
+                deletion = try PodInterfaceDeletion(ifName: request.ifName, in: pod, host: host, readAddresses: false)
             }
         }
 
-        // Wait for the deletion before rethrowing a release error, so that no
-        // executor job outlives this call unobserved.
+        // Wait for the removal before rethrowing a release error, so that DEL
+        // never returns while the interface is still there.
         var releaseError: Error?
         if config.ipamType != nil {
             do {
@@ -138,7 +131,7 @@ public final class MacvlanPlugin: Sendable {
                 releaseError = error
             }
         }
-        try deletion?.wait()
+        try deletion?.wait(deadline: deadline)
         if let releaseError { throw releaseError }
     }
 
