@@ -193,6 +193,8 @@ final class BackendsBenchmark {
         var rows: [String] = []
         let floor = try vethDeletionFloor(topology: .plain)
         rows.append(row("veth delete (netlink, floor)", "", floor, nil))
+        let unlisted = try vethDeletionFloor(topology: .plain, untilUnlisted: true)
+        rows.append(row("veth delete, until the RTM_DELLINK notification", "", unlisted, nil))
         let portFloor = try vethDeletionFloor(topology: .bridgePort)
         rows.append(row("veth delete, up, bridge port", "", portFloor, nil))
         let macvlanFloor = try vethDeletionFloor(topology: .macvlan)
@@ -240,7 +242,11 @@ final class BackendsBenchmark {
     /// kernel's own cost, which any detach pays. The bridge port and
     /// macvlan variants are deleted from inside the pod namespace, where
     /// detach deletes them.
-    private func vethDeletionFloor(topology: FloorTopology) throws -> LatencySamples {
+    ///
+    /// With `untilUnlisted`, the time ends when a `LinkRemovalWatch` in the
+    /// pod namespace receives the RTM_DELLINK notification, as in detach.
+    /// The request then finishes on a background thread.
+    private func vethDeletionFloor(topology: FloorTopology, untilUnlisted: Bool = false) throws -> LatencySamples {
         let pod = try makePodNamespace()
         let socket = try NetlinkSocket()
         let podSocket = try pod.run { try NetlinkSocket() }
@@ -273,7 +279,16 @@ final class BackendsBenchmark {
                 try podSocket.setUp(index: podIndex)
                 target = (podSocket, podIndex)
             }
-            try samples.timeSync { try target.socket.deleteLink(index: target.index) }
+            if untilUnlisted {
+                let watch = try pod.run { try LinkRemovalWatch() }
+                let podIndex = try podSocket.link(named: "eth9").index
+                try samples.timeSync {
+                    let deletion = try LinkDeletion(index: target.index, socket: target.socket)
+                    try deletion.waitForRemoval([(watch, podIndex)], deadline: .after(seconds: 10))
+                }
+            } else {
+                try samples.timeSync { try target.socket.deleteLink(index: target.index) }
+            }
         }
         return samples
     }

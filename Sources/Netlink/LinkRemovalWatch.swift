@@ -8,8 +8,8 @@ import Glibc
 /// The kernel sends RTM_DELLINK once it has unlisted the device: the name,
 /// the addresses, the routes and the bridge port are gone. It sends the
 /// notification before `netdev_run_todo` waits for an RCU barrier and for
-/// the device's last references, which is most of a deletion's time, so a
-/// watch sees the removal well before the RTM_DELLINK request is acknowledged.
+/// the device's last references, which is most of a deletion's time. So a
+/// watch receives the notification well before the request is acknowledged.
 public final class LinkRemovalWatch: @unchecked Sendable {
     /// The netlink socket, non-blocking, to poll(2) for readability.
     public let fileDescriptor: Int32
@@ -26,7 +26,7 @@ public final class LinkRemovalWatch: @unchecked Sendable {
     /// (socket(2), bind(2) with `nl_groups` RTMGRP_LINK).
     ///
     /// - Parameter receiveBufferBytes: a receive buffer size to set with
-    ///   SO_RCVBUF instead of the system default; the kernel doubles it and
+    ///   SO_RCVBUF instead of the system default. The kernel doubles it and
     ///   raises it to its minimum.
     public init(receiveBufferBytes: Int32? = nil) throws(NetlinkError) {
         let descriptor = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue),

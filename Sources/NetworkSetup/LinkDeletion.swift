@@ -17,7 +17,7 @@ import Netns
 /// waits for the notifications (`LinkRemovalWatch`) and not for the
 /// acknowledgement.
 public final class LinkDeletion: @unchecked Sendable {
-    /// The most deletions left running in the background at once. Beyond
+    /// The maximum number of deletions running in the background at once. Beyond
     /// it, a deletion runs on the caller's thread, so a kernel that never
     /// frees a device cannot take an unbounded number of threads.
     public static let maxInBackground = 32
@@ -71,7 +71,7 @@ public final class LinkDeletion: @unchecked Sendable {
         while true {
             pending.removeAll { $0.watch.hasSeenRemoval(of: $0.index) }
             // A watch that overflowed may have missed the notification, so
-            // only the request's return still tells that the link is gone.
+            // only the completed request confirms that the link is gone.
             let trusted = !pending.contains { $0.watch.overflowed }
             if pending.isEmpty && trusted { return }
 

@@ -14,13 +14,13 @@ struct LinkDeletionTests {
         try ns.addLink("w0")
         try ns.addLink("w1")
         let deleted = try ns.socket.link(named: "w0").index
-        let kept = try ns.socket.link(named: "w1").index
+        let remaining = try ns.socket.link(named: "w1").index
         let watch = try ns.namespace.run { try LinkRemovalWatch() }
 
         try ns.socket.deleteLink(index: deleted)
 
         #expect(watch.hasSeenRemoval(of: deleted))
-        #expect(!watch.hasSeenRemoval(of: kept))
+        #expect(!watch.hasSeenRemoval(of: remaining))
         #expect(!watch.overflowed)
     }
 

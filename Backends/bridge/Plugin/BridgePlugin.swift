@@ -162,7 +162,7 @@ public final class BridgePlugin: Sendable {
     /// interface is gone, and when repeated.
     ///
     /// The deletion returns once the kernel has removed both veth ends from
-    /// their namespaces; the kernel's own wait for the device's release
+    /// their namespaces. The kernel's own wait for the device's release
     /// finishes on a background thread (see `LinkDeletion`). The addresses
     /// are released meanwhile.
     public func del(_ request: AttachRequest, deadline: Deadline = .none) throws {

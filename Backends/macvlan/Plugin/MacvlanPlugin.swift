@@ -99,9 +99,9 @@ public final class MacvlanPlugin: Sendable {
     }
 
     /// Releases the addresses and deletes the macvlan (CNI DEL). Succeeds when
-    /// the namespace or the interface is gone, and when repeated. The kernel
-    /// deletion waits for an RCU grace period, so it runs on a namespace
-    /// executor thread while this thread releases the addresses.
+    /// the namespace or the interface is gone, and when repeated. Returns once
+    /// the kernel has removed the macvlan from the pod namespace, and the
+    /// kernel's own wait for its release finishes on a background thread.
     public func del(_ request: AttachRequest, deadline: Deadline = .none) throws {
         let config = try MacvlanConfig(request: request)
 
