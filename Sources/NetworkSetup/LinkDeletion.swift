@@ -86,7 +86,7 @@ public final class LinkDeletion: @unchecked Sendable {
                 if let failure, !failure.isNotFound { throw failure }
                 return
             }
-            if ready == 0 {
+            if ready == 0 && deadline.hasExpired {
                 throw CNIError(code: CNIError.tryAgainLater,
                                msg: "timed out waiting for the kernel to delete the link with index \(index)")
             }
