@@ -49,10 +49,32 @@ public struct FlannelOptions: Sendable {
         self.retryMaxSeconds = retryMaxSeconds
     }
 
+    /// The keys of the backend configuration object.
+    static let keys = ["etcd", "etcdEndpoints", "etcdCAFile", "etcdCertFile", "etcdKeyFile", "etcdPrefix", "iface",
+                       "publicIP", "subnetFile", "ipMasq", "forwardRules", "bridge", "ipamDataDir", "leaseTTLSeconds",
+                       "renewMarginSeconds", "retryMaxSeconds"]
+
+    /// The keys of the nested `etcd` object and the top-level keys they stand for.
+    static let etcdKeys = [("endpoints", "etcdEndpoints"), ("caFile", "etcdCAFile"), ("certFile", "etcdCertFile"),
+                           ("keyFile", "etcdKeyFile"), ("prefix", "etcdPrefix")]
+
     /// Reads the backend configuration object. `etcdEndpoints` (an array of
-    /// URLs or one comma-separated string) is required. Throws
-    /// `FlannelError.invalidBackendConfig` naming the invalid key.
-    public init(json: JSONValue) throws {
+    /// URLs or one comma-separated string) is required. The etcd keys may
+    /// also come nested, as `"etcd": {"endpoints": [...], "caFile": ...}`.
+    /// Throws `FlannelError.invalidBackendConfig` naming the invalid key.
+    public init(json original: JSONValue) throws {
+        let members: [String: JSONValue]
+        switch original {
+        case .object(let object): members = object
+        case .null: members = [:]
+        default: throw FlannelError.invalidBackendConfig("the configuration must be a JSON object")
+        }
+        if let unknown = members.keys.sorted().first(where: { !Self.keys.contains($0) }) {
+            throw FlannelError.invalidBackendConfig(
+                "unknown key \"\(unknown)\"; accepted keys: \(Self.keys.joined(separator: ", "))")
+        }
+        let json = try Self.flatteningEtcd(.object(members))
+
         func string(_ key: String) throws -> String? {
             switch json[key] {
             case nil, .null?: return nil
@@ -121,5 +143,28 @@ public struct FlannelOptions: Sendable {
             throw FlannelError.invalidBackendConfig(
                 "\"renewMarginSeconds\" (\(renewMarginSeconds)) must be positive and less than \"leaseTTLSeconds\" (\(leaseTTLSeconds))")
         }
+    }
+
+    /// Returns `json` with the members of a nested `etcd` object moved to
+    /// their top-level keys (`endpoints` to `etcdEndpoints`, ...).
+    static func flatteningEtcd(_ json: JSONValue) throws -> JSONValue {
+        guard let nested = json["etcd"], nested != .null else { return json }
+        guard case .object(let members) = nested else {
+            throw FlannelError.invalidBackendConfig("\"etcd\" must be an object such as {\"endpoints\": [\"https://10.0.0.5:2379\"]}")
+        }
+        let accepted = etcdKeys.map(\.0)
+        if let unknown = members.keys.sorted().first(where: { !accepted.contains($0) }) {
+            throw FlannelError.invalidBackendConfig(
+                "unknown key \"etcd.\(unknown)\"; accepted keys: \(accepted.joined(separator: ", "))")
+        }
+        var flat = json
+        for (key, topLevel) in etcdKeys {
+            guard let value = members[key] else { continue }
+            if json[topLevel] != nil {
+                throw FlannelError.invalidBackendConfig("\"etcd.\(key)\" and \"\(topLevel)\" are both set; set one of them")
+            }
+            flat[topLevel] = value
+        }
+        return flat
     }
 }

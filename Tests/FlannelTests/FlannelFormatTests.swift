@@ -133,4 +133,50 @@ struct FlannelFormatTests {
                                               "etcdCertFile": .string("/c")]))
         }
     }
+
+    @Test func backendOptionsNestedEtcd() throws {
+        let options = try FlannelOptions(json: try JSONValue(parsing: Data(#"""
+            {"etcd": {"endpoints": ["https://127.0.0.1:2379"], "caFile": "/ca", "certFile": "/c", "keyFile": "/k",
+                      "prefix": "/hydra-cni/network"}}
+            """#.utf8)))
+        #expect(options.etcd.endpoints == ["https://127.0.0.1:2379"])
+        #expect(options.etcd.caFile == "/ca")
+        #expect(options.etcd.certFile == "/c")
+        #expect(options.etcd.keyFile == "/k")
+        #expect(options.etcdPrefix == "/hydra-cni/network")
+    }
+
+    /// The flannel backend configuration in each document's JSON examples loads.
+    @Test(arguments: ["docs/configuration.md", "docs/flannel.md"])
+    func documentedBackendOptionsLoad(document: String) throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent(document), encoding: .utf8)
+        let blocks = text.components(separatedBy: "```json\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        var found = 0
+        for block in blocks {
+            guard let json = try? JSONValue(parsing: Data(block.utf8)) else { continue }
+            for load in json["backends"]?["load"]?.arrayValue ?? [] where load["name"]?.stringValue == "flannel" {
+                _ = try FlannelOptions(json: load["config"] ?? .null)
+                found += 1
+            }
+        }
+        #expect(found > 0, "no flannel backend configuration in \(document)")
+    }
+
+    @Test(arguments: [
+        (#"{"etcdEndpoints": ["http://127.0.0.1:1"], "etcdPrefx": "/x"}"#, #"unknown key "etcdPrefx""#),
+        (#"{"etcd": {"endpoint": ["http://127.0.0.1:1"]}}"#, #"unknown key "etcd.endpoint""#),
+        (#"{"etcd": {"endpoints": ["http://127.0.0.1:1"]}, "etcdEndpoints": ["http://127.0.0.1:2"]}"#,
+         #""etcd.endpoints" and "etcdEndpoints" are both set"#),
+        (#"{"etcd": ["http://127.0.0.1:1"]}"#, #""etcd" must be an object"#),
+    ])
+    func backendOptionsRejected(config: String, message: String) throws {
+        do {
+            _ = try FlannelOptions(json: try JSONValue(parsing: Data(config.utf8)))
+            Issue.record("accepted \(config)")
+        } catch let error as FlannelError {
+            #expect("\(error)".contains(message), "\(error)")
+        }
+    }
 }
