@@ -7,7 +7,7 @@ import Foundation
 public enum BackendCheckCLI {
     public static let usage = """
         usage: hydra backend check PATH.so [--config JSON|@FILE] [--network-config JSON|@FILE]
-                                   [--timeout SECONDS] [--cni-bin-dir DIR[:DIR...]]
+                                   [--timeout SECONDS] [--cni-bin-dir DIR[:DIR...]] [--host-namespace]
 
           PATH.so           the backend library to check, loaded as the daemon loads it
           --config          the backend configuration passed to init (default {})
@@ -16,9 +16,14 @@ public enum BackendCheckCLI {
           --timeout         deadline of each backend call in seconds (default 10)
           --cni-bin-dir     directories of CNI plugin binaries for the exec_cni_plugin
                             host service, separated by ":" (default /opt/cni/bin)
+          --host-namespace  run in the machine's own network namespace instead of a
+                            private one, for backends that need the node's real devices
 
-        Runs as root: each check uses throwaway network namespaces. Prints one line
-        per check and exits with status 1 when any check failed.
+        Runs as root: each check uses throwaway network namespaces. By default the
+        whole run happens in a private network namespace with an eth0 uplink and a
+        default route, so that host-side devices and rules the backend creates are
+        deleted with it. Prints one line per check and exits with status 1 when any
+        check failed.
         """
 
     /// A command-line mistake, printed with the usage text.
@@ -60,6 +65,9 @@ public enum BackendCheckCLI {
                 }
             case "-h", "--help":
                 throw UsageError(description: "")
+            case "--host-namespace":
+                // Handled by `hydra backend check` before the checks start.
+                continue
             default:
                 guard !argument.hasPrefix("-") else { throw UsageError(description: "unknown option \(argument)") }
                 guard path == nil else { throw UsageError(description: "unexpected argument \(argument): give one library path") }
@@ -103,7 +111,11 @@ public enum BackendCheckCLI {
         do {
             options = try parse(arguments)
         } catch {
-            if !error.description.isEmpty { output("hydra backend check: \(error.description)") }
+            if error.description.isEmpty {
+                output(usage)
+                return 0
+            }
+            output("hydra backend check: \(error.description)")
             output(usage)
             return 2
         }

@@ -36,8 +36,14 @@ case "backend":
     if arguments.first == "check" {
         status = BackendCheckCommand.run(arguments: Array(arguments.dropFirst()))
     } else {
-        printError("usage: hydra backend check PATH.so [--config JSON|@FILE] [--network-config JSON|@FILE]")
-        status = 2
+        let message = "usage: hydra backend check PATH.so [options]\n\nRun `hydra backend check --help` for the options."
+        if arguments.first == "--help" || arguments.first == "-h" {
+            print(message)
+            status = 0
+        } else {
+            printError(arguments.isEmpty ? message : "unknown backend command \"\(arguments[0])\"\n\(message)")
+            status = 2
+        }
     }
 case "version", "--version":
     print("hydra \(hydraVersion)")
