@@ -24,7 +24,7 @@ fuzz: deps
 ## the page's last section with their output, the machine, the commands and
 ## the date. Needs root for the backend benchmarks.
 bench: deps
-	swift build -c release --product hydra-bench
+	swift build -c release
 	@set -e; page=docs/benchmarks.md; marker='## Latest run (make bench)'; \
 	head=$$(awk -v marker="$$marker" '$$0 == marker { exit } { print }' $$page); \
 	subcommands=$${BENCH:-$$(printf '%s\n' "$$head" | grep -o 'hydra-bench [a-z][a-z-]*' | cut -d' ' -f2 | sort -u)}; \

@@ -57,7 +57,7 @@ created_bridges=yes
 
 step "Installing dependencies and building (release)"
 "$root/scripts/install-deps.sh"
-echo "(the first build takes a few minutes)"
+echo "(the first release build takes about a minute on 2 cores)"
 if ! (cd "$root" && swift build -c release > "$work/build.log" 2>&1); then
     cat "$work/build.log" >&2
     echo "the build failed; its output is above" >&2

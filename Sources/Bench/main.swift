@@ -76,18 +76,38 @@ func benchmarkRoundTrip() async throws {
     _ = await task.value
 }
 
+let usage = """
+    usage: hydra-bench SUBCOMMAND [options]
+
+    subcommands (build with `swift build -c release` first; all but nri need root):
+      nri        NRI message decoding and the RunPodSandbox round trip (default)
+      chain      a bridge plus portmap CNI chain through the reference plugins
+      backends   native bridge and macvlan against the reference plugins
+                 [--rounds N] [--backend-dir DIR] [--cni-dir DIR]
+      flannel    the flannel backend against a private etcd [--rounds N]
+
+    docs/benchmarks.md describes each figure.
+    """
+
 let mode = CommandLine.arguments.dropFirst().first ?? "nri"
-switch mode {
-case "nri":
-    try benchmarkSynchronizeDecode()
-    try await benchmarkRoundTrip()
-case "chain":
-    try await benchmarkChain()
-case "backends":
-    try await runBackendsBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2)))
-case "flannel":
-    try runFlannelBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2)))
-default:
-    LogSink.writeAll("usage: hydra-bench nri\n", to: STDERR_FILENO)
-    exit(2)
+do {
+    switch mode {
+    case "nri":
+        try benchmarkSynchronizeDecode()
+        try await benchmarkRoundTrip()
+    case "chain":
+        try await benchmarkChain()
+    case "backends":
+        try await runBackendsBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2)))
+    case "flannel":
+        try runFlannelBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2)))
+    case "-h", "--help", "help":
+        print(usage)
+    default:
+        LogSink.writeAll("hydra-bench: unknown subcommand \"\(mode)\"\n\(usage)\n", to: STDERR_FILENO)
+        exit(2)
+    }
+} catch {
+    LogSink.writeAll("hydra-bench \(mode): \(error)\n", to: STDERR_FILENO)
+    exit(1)
 }
