@@ -12,6 +12,16 @@ import Testing
     func demoInCleanClone() async throws {
         try await withTemporaryDirectory { work in
             let clone = work + "/hydra"
+            // SwiftPM keeps its lock files for the clone's build directory in
+            // the temporary directory, named after the path with "/" as "_".
+            defer {
+                let prefix = (clone + "/").replacingOccurrences(of: "/", with: "_")
+                let temporary = NSTemporaryDirectory()
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+                for name in names where name.hasPrefix(prefix) {
+                    try? FileManager.default.removeItem(atPath: temporary + "/" + name)
+                }
+            }
             let cloned = try await run("git", ["clone", "--quiet", repositoryRoot, clone], in: work, timeout: .seconds(300))
             try #require(cloned.status == 0, "git clone failed: \(cloned.errors)")
 
