@@ -43,6 +43,7 @@ public enum BackendCheckCLI {
         var networkConfiguration: JSONValue?
         var timeout = 10.0
         var pluginDirectories = CNIExecutor.defaultPluginDirectories
+        var hostNamespace = false
         while let argument = remaining.popFirst() {
             switch argument {
             case "--config", "--network-config", "--timeout", "--cni-bin-dir":
@@ -66,8 +67,7 @@ public enum BackendCheckCLI {
             case "-h", "--help":
                 throw UsageError(description: "")
             case "--host-namespace":
-                // Handled by `hydra backend check` before the checks start.
-                continue
+                hostNamespace = true
             default:
                 guard !argument.hasPrefix("-") else { throw UsageError(description: "unknown option \(argument)") }
                 guard path == nil else { throw UsageError(description: "unexpected argument \(argument): give one library path") }
@@ -77,7 +77,7 @@ public enum BackendCheckCLI {
         guard let path else { throw UsageError(description: "missing the backend library path") }
         return BackendCheckOptions(libraryPath: path, backendConfiguration: configuration,
                                    networkConfiguration: networkConfiguration, callTimeoutSeconds: timeout,
-                                   cniPluginDirectories: pluginDirectories)
+                                   cniPluginDirectories: pluginDirectories, hostNamespace: hostNamespace)
     }
 
     /// Reads an option value: JSON text, or `@FILE` for a file holding it.

@@ -25,11 +25,14 @@ public struct BackendCheckOptions: Sendable {
     /// Directories searched for CNI plugin binaries when the backend uses
     /// the exec_cni_plugin host service.
     public var cniPluginDirectories: [String]
+    /// Whether `hydra backend check` stays in the machine's own network
+    /// namespace instead of moving into a private one first.
+    public var hostNamespace: Bool
 
     public init(libraryPath: String, backendConfiguration: JSONValue = .object([:]),
                 networkConfiguration: JSONValue? = nil, callTimeoutSeconds: Double = 10,
                 parallelAttachments: Int = 4, interfaceName: String = "hcheck0",
-                cniPluginDirectories: [String] = CNIExecutor.defaultPluginDirectories) {
+                cniPluginDirectories: [String] = CNIExecutor.defaultPluginDirectories, hostNamespace: Bool = false) {
         self.libraryPath = libraryPath
         self.backendConfiguration = backendConfiguration
         self.networkConfiguration = networkConfiguration
@@ -37,6 +40,7 @@ public struct BackendCheckOptions: Sendable {
         self.parallelAttachments = parallelAttachments
         self.interfaceName = interfaceName
         self.cniPluginDirectories = cniPluginDirectories
+        self.hostNamespace = hostNamespace
     }
 }
 

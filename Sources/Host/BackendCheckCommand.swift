@@ -26,9 +26,9 @@ enum BackendCheckCommand {
         // its namespaces, so a closed stdout only drops lines.
         signal(SIGPIPE, SIG_IGN)
 
-        let wantsHelp = arguments.contains("--help") || arguments.contains("-h")
+        // Help and invalid arguments are handled here, without a namespace.
         let inPrivateNamespace = ProcessInfo.processInfo.environment[namespaceVariable] != nil
-        if getuid() == 0 && !wantsHelp && !inPrivateNamespace && !arguments.contains("--host-namespace") {
+        if getuid() == 0 && !inPrivateNamespace, let options = try? BackendCheckCLI.parse(arguments), !options.hostNamespace {
             return runInPrivateNamespace(arguments: arguments)
         }
 

@@ -21,6 +21,7 @@ public final class LinkRemovalWatch: @unchecked Sendable {
 
     // Only touched by the one thread that reads the watch.
     private var removed: Set<Int32> = []
+    private var buffer = [UInt8](repeating: 0, count: 32 * 1024)
 
     /// Opens a NETLINK_ROUTE socket bound to the RTNLGRP_LINK multicast group
     /// (socket(2), bind(2) with `nl_groups` RTMGRP_LINK).
@@ -71,12 +72,14 @@ public final class LinkRemovalWatch: @unchecked Sendable {
     /// Reads the queued notifications (recv(2) until EAGAIN) and notes the
     /// index of every RTM_DELLINK among them.
     private func drain() {
-        var buffer = [UInt8](repeating: 0, count: 32 * 1024)
         while true {
             let count = buffer.withUnsafeMutableBytes { recv(fileDescriptor, $0.baseAddress, $0.count, 0) }
             if count < 0 {
                 if errno == EINTR { continue }
-                if errno == ENOBUFS { overflowed = true; continue }
+                if errno == ENOBUFS {
+                    overflowed = true
+                    continue
+                }
                 return
             }
             if count == 0 { return }

@@ -30,8 +30,9 @@ public final class LinkDeletion: @unchecked Sendable {
 
     /// Starts deleting the link at `index` through `socket` (RTM_DELLINK) on
     /// a background thread. Call it from a thread in the process's own
-    /// network namespace, after creating the watches that `waitForRemoval`
-    /// will read, so that no notification is sent before they exist.
+    /// network namespace, because a new background thread inherits the
+    /// caller's. Create the watches that `waitForRemoval` reads first, so
+    /// that no notification is sent before they exist.
     public init(index: Int32, socket: NetlinkSocket) throws(NetlinkError) {
         self.index = index
         var descriptors: [Int32] = [-1, -1]
@@ -81,7 +82,11 @@ public final class LinkDeletion: @unchecked Sendable {
             }
             let timeout = deadline == .none ? -1 : Int32((deadline.secondsLeft(max: 3600) * 1000).rounded(.up))
             let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
-            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw NetlinkError(operation: "wait for the deletion of", subject: "link with index \(index)", code: 0,
+                                   reason: "poll failed: \(String(cString: strerror(errno)))")
+            }
             if descriptors[0].revents != 0 {
                 if let failure, !failure.isNotFound { throw failure }
                 return
@@ -117,17 +122,15 @@ private final class InBackground: @unchecked Sendable {
 
     /// Takes a slot and returns true, or returns false when all are taken.
     func acquire() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard count < LinkDeletion.maxInBackground else { return false }
-        count += 1
-        return true
+        lock.withLock {
+            guard count < LinkDeletion.maxInBackground else { return false }
+            count += 1
+            return true
+        }
     }
 
     func release() {
-        lock.lock()
-        count -= 1
-        lock.unlock()
+        lock.withLock { count -= 1 }
     }
 }
 
